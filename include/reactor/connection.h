@@ -1,0 +1,128 @@
+// Connection: one non-blocking TCP socket with its own read and write buffers.
+//
+// Reads: on readiness, readv into the input buffer (64 KiB stack spill), up to a per-event
+// budget so a firehose client cannot starve others, then the handler's onMessage() consumes
+// what forms whole messages. Writes: send() writes straight to the socket when nothing is
+// queued; only what the kernel did not take is buffered, and write interest is held only
+// until the buffer drains. Past the high-water mark of unsent bytes, reading pauses until the
+// output drains under the low-water mark.
+//
+// Lifetime: a Connection is created with `new` by its owner (TcpServer or a client) and then
+// owns itself. close() is idempotent: it deregisters and closes the socket at once, calls
+// ConnectionHandler::onClose() exactly once, and deletes the object after the current batch
+// (EventLoop::defer), so no callback ever reaches a freed connection.
+// Loop-thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "reactor/buffer.h"
+#include "reactor/event_loop.h"
+#include "reactor/fd.h"
+
+namespace reactor {
+
+class Connection;
+
+enum class CloseReason : uint8_t {
+  kLocal,       // close() called by the owner or protocol
+  kPeerClosed,  // orderly: EOF seen and our output flushed
+  kReset,       // ECONNRESET / EPIPE
+  kError,       // another socket error
+  kIdle,        // idle timeout (set by the owner)
+};
+const char* toString(CloseReason reason);
+
+/// The protocol side of a connection (echo, app, a client). Shared or per-connection: the
+/// owner decides; the connection only holds a pointer.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  /// New bytes were appended to `input`; consume (retrieve) what forms complete messages.
+  virtual void onMessage(Connection& conn, Buffer& input) = 0;
+  /// The peer shut down its write side (EOF). Default: finish writing what is pending, then
+  /// shut down our side and close (conn.shutdownAfterWrite()).
+  virtual void onPeerShutdown(Connection& conn);
+  /// The output buffer drained completely after a short write.
+  virtual void onWriteComplete(Connection& /*conn*/) {}
+  /// Exactly once, when the connection closes for any reason. The socket is already closed.
+  virtual void onClose(Connection& /*conn*/, CloseReason /*reason*/) {}
+};
+
+/// Per-connection limits, shared by all connections of an owner (held by pointer).
+struct ConnectionOptions {
+  size_t highWaterMark = 1 << 20;      // unsent bytes above which reading pauses
+  size_t lowWaterMark = 256 * 1024;    // reading resumes when unsent bytes fall to this
+  size_t readBudgetBytes = 256 * 1024;  // bytes read per readiness before yielding
+};
+
+class Connection final : public IoHandler {
+ public:
+  /// Takes a connected non-blocking socket; registers it for reading. On registration failure
+  /// (select's FD_SETSIZE, ...) the returned error is set, the socket is closed, and the
+  /// object must be deleted by the caller: use create().
+  static Connection* create(EventLoop& loop, UniqueFd socket, ConnectionHandler* handler,
+                            const ConnectionOptions* options, std::error_code& error);
+
+  /// Sends bytes: straight to the socket if nothing is queued, the rest buffered. Does
+  /// nothing once closing. Returns false if the connection is (now) closed.
+  bool send(const void* data, size_t n);
+  bool send(std::string_view s) { return send(s.data(), s.size()); }
+  /// Sends and consumes everything readable in buf.
+  bool send(Buffer& buf);
+
+  /// Shuts down the write side once pending output is written, then closes when the peer's
+  /// EOF has also been seen (or at once if it was).
+  void shutdownAfterWrite();
+  /// Closes now (pending output is dropped). Idempotent.
+  void close(CloseReason reason = CloseReason::kLocal);
+
+  int fd() const { return fd_.get(); }
+  bool closed() const { return (state_ & kClosed) != 0; }
+  bool readPaused() const { return (state_ & kReadPaused) != 0; }
+  Buffer& input() { return input_; }
+  size_t pendingOutput() const { return output_.readableBytes(); }
+  EventLoop& loop() const { return *loop_; }
+  ConnectionHandler* handler() const { return handler_; }
+  void setHandler(ConnectionHandler* handler) { handler_ = handler; }
+
+  /// When a byte last moved in either direction (for idle timeouts).
+  Clock::time_point lastActivity() const { return lastActivity_; }
+  /// Free for the owner: an index, a pointer to per-connection protocol state, ...
+  void* context = nullptr;
+  /// Intrusive list hooks for the owner's idle (LRU) list.
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+
+  uint64_t bytesIn() const { return bytesIn_; }
+  uint64_t bytesOut() const { return bytesOut_; }
+
+  void handleEvent(const Event& event) override;
+
+ private:
+  Connection(EventLoop& loop, UniqueFd socket, ConnectionHandler* handler,
+             const ConnectionOptions* options);
+  ~Connection();
+
+  static constexpr uint8_t kClosed = 1;
+  static constexpr uint8_t kReadPaused = 2;
+  static constexpr uint8_t kWantWrite = 4;     // write interest registered
+  static constexpr uint8_t kShutdownAfterWrite = 8;
+  static constexpr uint8_t kPeerShutdown = 16;  // EOF seen
+  static constexpr uint8_t kWriteShut = 32;    // shutdown(SHUT_WR) done
+
+  EventLoop* loop_;
+  ConnectionHandler* handler_;
+  const ConnectionOptions* options_;
+  Clock::time_point lastActivity_;
+  uint64_t bytesIn_ = 0;
+  uint64_t bytesOut_ = 0;
+  Buffer input_;
+  Buffer output_;
+  UniqueFd fd_;
+  uint8_t state_ = 0;
+};
+
+}  // namespace reactor

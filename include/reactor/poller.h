@@ -1,0 +1,101 @@
+// Poller: one readiness-notification interface over epoll, kqueue, poll and select.
+//
+// Shape after mio: add / modify / remove a descriptor with a caller-chosen token and an
+// Interest, then wait() into a caller-owned batch. Level-triggered on every backend.
+// The poller owns no descriptors. Not thread-safe: one poller belongs to one loop thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace reactor {
+
+/// What a registration waits for. Never empty: to stop watching, call Poller::remove().
+enum class Interest : uint8_t { kReadable = 1, kWritable = 2, kBoth = 3 };
+
+constexpr Interest operator|(Interest a, Interest b) {
+  return static_cast<Interest>(static_cast<uint8_t>(a) | static_cast<uint8_t>(b));
+}
+constexpr bool wantsRead(Interest i) { return (static_cast<uint8_t>(i) & 1) != 0; }
+constexpr bool wantsWrite(Interest i) { return (static_cast<uint8_t>(i) & 2) != 0; }
+
+/// One ready descriptor. Hang-up and error are hints: confirm with read()/write().
+struct Event {
+  static constexpr uint8_t kReadable = 1;
+  static constexpr uint8_t kWritable = 2;
+  static constexpr uint8_t kHangup = 4;  // peer closed or shut down its write side
+  static constexpr uint8_t kError = 8;   // pending socket error (read SO_ERROR or recv to learn it)
+
+  uint64_t token = 0;
+  int fd = -1;
+  uint8_t flags = 0;  // 0 = invalidated (removed or masked during dispatch): skip it
+
+  bool readable() const { return (flags & kReadable) != 0; }
+  bool writable() const { return (flags & kWritable) != 0; }
+  bool hangup() const { return (flags & kHangup) != 0; }
+  bool error() const { return (flags & kError) != 0; }
+};
+
+/// The backend interface. Public calls are non-virtual and keep the batch consistent:
+/// after remove(fd) no event for fd that is still in the current batch is reported
+/// (its flags become 0), and after modify(fd, i) the remaining events for fd are masked to i
+/// (libuv's uv__platform_invalidate_fd, done for every backend in one place).
+class Poller {
+ public:
+  virtual ~Poller() = default;
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+
+  /// Registers fd. Errors: EEXIST, EBADF, and for select EINVAL... see each backend
+  /// (select refuses fd >= FD_SETSIZE with std::errc::value_too_large).
+  std::error_code add(int fd, uint64_t token, Interest interest);
+  /// Changes the interest (and token) of a registered fd.
+  std::error_code modify(int fd, uint64_t token, Interest interest);
+  /// Deregisters fd. Call before close(fd).
+  std::error_code remove(int fd);
+
+  /// Waits up to timeoutMs (-1 forever, 0 don't block) and fills the front of `batch`.
+  /// Returns the number of events filled, or a negative errno on failure. EINTR is retried
+  /// internally with the time that remains (monotonic clock).
+  int wait(std::span<Event> batch, int timeoutMs);
+
+  /// "epoll", "kqueue", "poll" or "select".
+  virtual std::string_view name() const = 0;
+
+ protected:
+  Poller() = default;
+  virtual std::error_code doAdd(int fd, uint64_t token, Interest interest) = 0;
+  virtual std::error_code doModify(int fd, uint64_t token, Interest interest) = 0;
+  virtual std::error_code doRemove(int fd) = 0;
+  /// One wait, no EINTR retry: returns count >= 0 or -errno.
+  virtual int doWait(std::span<Event> batch, int timeoutMs) = 0;
+
+ private:
+  void maskPending(int fd, uint8_t keep);
+
+  Event* pending_ = nullptr;  // the batch of the last wait(), valid until the next wait()
+  int pendingCount_ = 0;
+};
+
+/// The backends this build has, best first (epoll, kqueue, poll, select order).
+std::vector<std::string_view> availableBackends();
+
+/// Thrown by createPoller() for an unknown or unbuilt name. what() names the value and
+/// lists the available backends.
+class UnknownBackend : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Creates a backend by name. "auto" picks the best backend of this build; the environment
+/// variable REACTOR_BACKEND, when set, overrides what "auto" means (for running the test suite
+/// once per backend). Throws UnknownBackend, or std::system_error if the OS refuses.
+std::unique_ptr<Poller> createPoller(std::string_view name = "auto");
+
+}  // namespace reactor
