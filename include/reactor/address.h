@@ -23,7 +23,9 @@ class SockAddr {
   /// Parses a numeric IPv4/IPv6 address only (no DNS). Throws std::invalid_argument.
   static SockAddr parse(std::string_view host, uint16_t port);
 
-  /// The local / peer address of a socket (getsockname / getpeername).
+  /// The local / peer address of a socket (getsockname / getpeername); an empty address
+  /// (family AF_UNSPEC, toString() "(unknown address)") when the call fails, e.g. ENOTCONN
+  /// for a peer that already reset.
   static SockAddr local(int fd);
   static SockAddr peer(int fd);
 

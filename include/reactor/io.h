@@ -18,9 +18,11 @@ class Hooks {
   virtual ~Hooks() = default;
   virtual ssize_t read(int fd, void* buf, size_t n) = 0;
   virtual ssize_t readv(int fd, const iovec* iov, int iovcnt) = 0;
-  virtual ssize_t write(int fd, const void* buf, size_t n) = 0;  // send(MSG_NOSIGNAL)
+  virtual ssize_t write(int fd, const void* buf, size_t n) = 0;      // send(MSG_NOSIGNAL)
   virtual ssize_t writev(int fd, const iovec* iov, int iovcnt) = 0;  // sendmsg(MSG_NOSIGNAL)
-  virtual int accept(int fd, sockaddr* addr, socklen_t* len) = 0;  // accept4(NONBLOCK|CLOEXEC)
+  virtual int accept(int fd, sockaddr* addr, socklen_t* len) = 0;    // accept4(NONBLOCK|CLOEXEC)
+  /// EINTR from connect() means the connection goes on asynchronously (POSIX): treat it like
+  /// EINPROGRESS, never retry the call.
   virtual int connect(int fd, const sockaddr* addr, socklen_t len) = 0;
 };
 
@@ -47,7 +49,8 @@ inline ssize_t write(int fd, const void* buf, size_t n) {
   return detail::sysWrite(fd, buf, n);
 }
 inline ssize_t writev(int fd, const iovec* iov, int iovcnt) {
-  if (__builtin_expect(detail::gHooks != nullptr, 0)) return detail::gHooks->writev(fd, iov, iovcnt);
+  if (__builtin_expect(detail::gHooks != nullptr, 0))
+    return detail::gHooks->writev(fd, iov, iovcnt);
   return detail::sysWritev(fd, iov, iovcnt);
 }
 inline int accept(int fd, sockaddr* addr, socklen_t* len) {
@@ -65,7 +68,9 @@ void setHooks(Hooks* hooks);
 
 /// Random faults from a seed: each read/write is shortened to a random length (down to 1 byte),
 /// and with small probabilities fails with EINTR or a spurious EAGAIN (no data lost: the real
-/// call is not made). Thread-safe (per-thread generator seeded from the seed).
+/// call is not made). accept() also fails now and then with EINTR, EAGAIN or ECONNABORTED
+/// (without taking a connection); connect() is passed through untouched. Thread-safe: each
+/// thread draws from its own generator, seeded from the seed and the thread's index.
 class FaultInjector final : public Hooks {
  public:
   explicit FaultInjector(uint64_t seed);
@@ -79,6 +84,7 @@ class FaultInjector final : public Hooks {
 
  private:
   uint64_t seed_;
+  uint64_t id_;  // tells a thread's generator that a new injector (or seed) took over
 };
 
 /// If the environment variable REACTOR_FAULT_SEED is set (a number, or "random"), installs a
