@@ -19,8 +19,8 @@ namespace reactor {
 
 struct AcceptorOptions {
   int backlog = 4096;
-  bool reusePort = false;     // SO_REUSEPORT (several loops listening on one port)
-  int acceptsPerEvent = 64;   // bound per readiness
+  bool reusePort = false;    // SO_REUSEPORT (several loops listening on one port)
+  int acceptsPerEvent = 64;  // bound per readiness
   std::chrono::milliseconds emfileBackoff{100};
 };
 
@@ -48,6 +48,8 @@ class Acceptor final : public IoHandler {
   void handleEvent(const Event& event) override;
 
  private:
+  void handleFdExhaustion();
+
   EventLoop& loop_;
   AcceptorOptions options_;
   NewConnection onNewConnection_;

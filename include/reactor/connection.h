@@ -53,16 +53,15 @@ class ConnectionHandler {
 
 /// Per-connection limits, shared by all connections of an owner (held by pointer).
 struct ConnectionOptions {
-  size_t highWaterMark = 1 << 20;      // unsent bytes above which reading pauses
-  size_t lowWaterMark = 256 * 1024;    // reading resumes when unsent bytes fall to this
+  size_t highWaterMark = 1 << 20;       // unsent bytes above which reading pauses
+  size_t lowWaterMark = 256 * 1024;     // reading resumes when unsent bytes fall to this
   size_t readBudgetBytes = 256 * 1024;  // bytes read per readiness before yielding
 };
 
 class Connection final : public IoHandler {
  public:
   /// Takes a connected non-blocking socket; registers it for reading. On registration failure
-  /// (select's FD_SETSIZE, ...) the returned error is set, the socket is closed, and the
-  /// object must be deleted by the caller: use create().
+  /// (select's FD_SETSIZE, ...) returns nullptr with `error` set; the socket is closed.
   static Connection* create(EventLoop& loop, UniqueFd socket, ConnectionHandler* handler,
                             const ConnectionOptions* options, std::error_code& error);
 
@@ -106,12 +105,19 @@ class Connection final : public IoHandler {
              const ConnectionOptions* options);
   ~Connection();
 
+  static uint8_t interestMask(uint8_t state);
+  void setState(uint8_t set, uint8_t clear);  // and registers the interest that follows
+  void handleRead();
+  void handleWrite();
+  void shutdownWrite();
+  void closeOnSocketError();
+
   static constexpr uint8_t kClosed = 1;
   static constexpr uint8_t kReadPaused = 2;
-  static constexpr uint8_t kWantWrite = 4;     // write interest registered
+  static constexpr uint8_t kWantWrite = 4;  // write interest registered
   static constexpr uint8_t kShutdownAfterWrite = 8;
   static constexpr uint8_t kPeerShutdown = 16;  // EOF seen
-  static constexpr uint8_t kWriteShut = 32;    // shutdown(SHUT_WR) done
+  static constexpr uint8_t kWriteShut = 32;     // shutdown(SHUT_WR) done
 
   EventLoop* loop_;
   ConnectionHandler* handler_;

@@ -38,6 +38,7 @@ class Connector final : public IoHandler {
   void handleEvent(const Event& event) override;
 
  private:
+  std::error_code connectNow();  // error at once, or success / in progress (registered_)
   void finish(std::error_code error);
 
   EventLoop& loop_;
@@ -47,6 +48,7 @@ class Connector final : public IoHandler {
   UniqueFd fd_;
   TimerId timer_ = 0;
   bool done_ = false;
+  bool registered_ = false;
 };
 
 /// A blocking-free helper: creates a non-blocking, close-on-exec TCP socket for family.

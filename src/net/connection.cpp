@@ -1,1 +1,224 @@
-// stub: to be written
+#include "reactor/connection.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "reactor/io.h"
+
+namespace reactor {
+
+const char* toString(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kLocal:
+      return "local";
+    case CloseReason::kPeerClosed:
+      return "peer closed";
+    case CloseReason::kReset:
+      return "reset";
+    case CloseReason::kError:
+      return "error";
+    case CloseReason::kIdle:
+      return "idle";
+  }
+  return "unknown";
+}
+
+void ConnectionHandler::onPeerShutdown(Connection& conn) { conn.shutdownAfterWrite(); }
+
+Connection* Connection::create(EventLoop& loop, UniqueFd socket, ConnectionHandler* handler,
+                               const ConnectionOptions* options, std::error_code& error) {
+  auto* conn = new Connection(loop, std::move(socket), handler, options);
+  error = loop.add(conn->fd(), Interest::kReadable, conn);
+  if (error) {
+    delete conn;
+    return nullptr;
+  }
+  return conn;
+}
+
+Connection::Connection(EventLoop& loop, UniqueFd socket, ConnectionHandler* handler,
+                       const ConnectionOptions* options)
+    : loop_(&loop),
+      handler_(handler),
+      options_(options),
+      lastActivity_(loop.now()),
+      fd_(std::move(socket)) {}
+
+Connection::~Connection() = default;
+
+uint8_t Connection::interestMask(uint8_t state) {
+  uint8_t mask = 0;
+  if ((state & (kReadPaused | kPeerShutdown)) == 0) mask |= Event::kReadable;
+  if ((state & kWantWrite) != 0) mask |= Event::kWritable;
+  return mask;
+}
+
+void Connection::setState(uint8_t set, uint8_t clear) {
+  const uint8_t before = interestMask(state_);
+  state_ = static_cast<uint8_t>((state_ | set) & ~clear);
+  const uint8_t after = interestMask(state_);
+  if (before == after || closed()) return;
+  // Interest changes only on a short write, a drain, a pause or an EOF: never per message.
+  std::error_code ec;
+  if (after == 0) {
+    // Nothing to wait for (EOF seen, output drained): deregister instead of an empty interest,
+    // which level-triggered backends would report as hang-up forever.
+    loop_->remove(fd());
+  } else if (before == 0) {
+    ec = loop_->add(fd(), static_cast<Interest>(after), this);
+  } else {
+    ec = loop_->modify(fd(), static_cast<Interest>(after), this);
+  }
+  if (ec) close(CloseReason::kError);
+}
+
+void Connection::handleEvent(const Event& event) {
+  if (closed()) return;
+  constexpr uint8_t kReadTriggers = Event::kReadable | Event::kHangup | Event::kError;
+  if ((interestMask(state_) & Event::kReadable) != 0 && (event.flags & kReadTriggers) != 0) {
+    handleRead();
+    if (closed()) return;
+  }
+  // Hang-up and error with write interest: the write itself reports EPIPE / the error.
+  if ((state_ & kWantWrite) != 0 &&
+      (event.flags & (Event::kWritable | Event::kHangup | Event::kError)) != 0) {
+    handleWrite();
+    return;
+  }
+  if (event.error() && interestMask(state_) == 0) closeOnSocketError();
+}
+
+void Connection::handleRead() {
+  const size_t budget = options_->readBudgetBytes;
+  size_t total = 0;
+  bool eof = false;
+  while (total < budget) {
+    const size_t offered = std::min(budget - total, input_.writableBytes() + Buffer::kSpill);
+    int err = 0;
+    const ssize_t n = input_.readFd(fd(), &err, offered);
+    if (n > 0) {
+      total += static_cast<size_t>(n);
+      // A short read drained the socket: reading again would only return EAGAIN.
+      if (static_cast<size_t>(n) < offered) break;
+      continue;
+    }
+    if (n == 0) {
+      eof = true;
+      break;
+    }
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) break;
+    close(err == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
+    return;
+  }
+  if (total > 0) {
+    bytesIn_ += total;
+    lastActivity_ = loop_->now();
+    if (handler_ != nullptr) handler_->onMessage(*this, input_);
+    if (closed()) return;
+  }
+  if (eof) {
+    setState(kPeerShutdown, 0);
+    if (closed()) return;
+    if (handler_ != nullptr) handler_->onPeerShutdown(*this);
+    if (closed()) return;
+    // Our side was already shut down: both directions are finished.
+    if ((state_ & kWriteShut) != 0) {
+      close(CloseReason::kPeerClosed);
+      return;
+    }
+  }
+  input_.releaseIfEmpty();
+}
+
+void Connection::handleWrite() {
+  const ssize_t n = io::write(fd(), output_.peek(), output_.readableBytes());
+  if (n < 0) {
+    // EINTR / EAGAIN: level-triggered, the next writable event retries.
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return;
+    close(errno == EPIPE || errno == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
+    return;
+  }
+  output_.retrieve(static_cast<size_t>(n));
+  bytesOut_ += static_cast<uint64_t>(n);
+  lastActivity_ = loop_->now();
+  if (!output_.empty()) {
+    if ((state_ & kReadPaused) != 0 && output_.readableBytes() <= options_->lowWaterMark) {
+      setState(0, kReadPaused);
+    }
+    return;
+  }
+  setState(0, kWantWrite | kReadPaused);
+  if (closed()) return;
+  output_.releaseIfEmpty();
+  if (handler_ != nullptr) handler_->onWriteComplete(*this);
+  if (closed()) return;
+  if ((state_ & kShutdownAfterWrite) != 0) shutdownWrite();
+}
+
+bool Connection::send(const void* data, size_t n) {
+  if (closed()) return false;
+  // After shutdownAfterWrite() nothing more may follow the pending bytes.
+  if ((state_ & (kShutdownAfterWrite | kWriteShut)) != 0 || n == 0) return true;
+  size_t written = 0;
+  if ((state_ & kWantWrite) == 0) {
+    const ssize_t r = io::write(fd(), data, n);
+    if (r >= 0) {
+      written = static_cast<size_t>(r);
+      bytesOut_ += written;
+      lastActivity_ = loop_->now();
+    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+      // EINTR / EAGAIN: buffer everything and wait for writability.
+      close(errno == EPIPE || errno == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
+      return false;
+    }
+  }
+  if (written < n) {
+    output_.append(static_cast<const char*>(data) + written, n - written);
+    uint8_t set = kWantWrite;
+    if (output_.readableBytes() > options_->highWaterMark) set |= kReadPaused;
+    setState(set, 0);
+  }
+  return !closed();
+}
+
+bool Connection::send(Buffer& buf) {
+  const bool ok = send(buf.peek(), buf.readableBytes());
+  buf.retrieveAll();
+  return ok;
+}
+
+void Connection::shutdownAfterWrite() {
+  if (closed()) return;
+  state_ |= kShutdownAfterWrite;
+  if (output_.empty()) shutdownWrite();
+}
+
+void Connection::shutdownWrite() {
+  if ((state_ & kWriteShut) == 0) {
+    state_ |= kWriteShut;
+    // ENOTCONN: the peer is already gone; the next read or the close below settles it.
+    (void)::shutdown(fd(), SHUT_WR);
+  }
+  if ((state_ & kPeerShutdown) != 0) close(CloseReason::kPeerClosed);
+}
+
+void Connection::closeOnSocketError() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  close(err == ECONNRESET || err == EPIPE ? CloseReason::kReset : CloseReason::kError);
+}
+
+void Connection::close(CloseReason reason) {
+  if (closed()) return;
+  if (interestMask(state_) != 0) loop_->remove(fd());
+  state_ |= kClosed;
+  fd_.reset();
+  if (handler_ != nullptr) handler_->onClose(*this, reason);
+  loop_->defer([this] { delete this; });
+}
+
+}  // namespace reactor
