@@ -4,6 +4,7 @@
 # pkg-config), then runs each: start, echo one message, stop with SIGINT.
 #   tests/install/check.sh [BUILD_DIR]        (default: build)
 set -euo pipefail
+# shellcheck source=../../tools/lib/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/../../tools/lib/common.sh"
 cd "$REACTOR_ROOT"
 

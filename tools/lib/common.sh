@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared by tools/run, tools/test and .ci/run: install what is missing, configure once, build.
 # Sourced, not executed. Callers set -euo pipefail.
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 REACTOR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # What a Debian bookworm machine needs to build and test reactor.
@@ -10,13 +12,11 @@ REACTOR_PACKAGES=(meson ninja-build g++ pkg-config libfmt-dev nlohmann-json3-dev
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Installs the packages named (default: REACTOR_PACKAGES) that dpkg does not list as installed.
-# Touches apt only when something is missing, so a warm run costs one dpkg-query.
+# ensure_packages PACKAGE...: installs those that dpkg does not list as installed. Touches apt
+# only when something is missing, so a warm run costs one dpkg-query per package.
 ensure_packages() {
-  local wanted=("$@")
-  [ ${#wanted[@]} -gt 0 ] || wanted=("${REACTOR_PACKAGES[@]}")
   local missing=() pkg
-  for pkg in "${wanted[@]}"; do
+  for pkg in "$@"; do
     if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]; then
       missing+=("$pkg")
     fi
