@@ -1,11 +1,11 @@
 // epoll(7) backend, level-triggered. Linux only.
-#include "poller/backends.h"
-
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
+
+#include "poller/backends.h"
 
 namespace reactor {
 namespace {
