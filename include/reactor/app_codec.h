@@ -30,7 +30,11 @@ struct Message {
   std::string content;
 };
 
-/// Encodes a message with a JSON header (keys as the tutorial writes them) into out.
+/// Encodes a message with a JSON header (keys as the tutorial writes them) into out. Headers
+/// and JSON answers are laid out as Python's json.dumps(ensure_ascii=False) does, so the bytes
+/// match the tutorial's server: {"result": "Follow the white rabbit. 🐰"} in raw UTF-8.
+/// An empty byteorder is written as the host's ("little" on x86). Throws std::length_error if
+/// the header would exceed 65535 bytes.
 void encode(const Message& message, Buffer& out);
 std::string encode(const Message& message);
 
@@ -48,6 +52,9 @@ class Decoder {
   explicit Decoder(size_t maxContentBytes = 1 << 20) : maxContent_(maxContentBytes) {}
 
   /// Tries to take one message from the front of `in`. Call repeatedly until kNeedMore.
+  /// A header is consumed once parsed; its content is taken only once all of it is there.
+  /// After kError the decoder stays in error (every later call returns kError) and leaves
+  /// `in` untouched, so nothing past the bad message is ever read as a message.
   DecodeStatus decode(Buffer& in, Message* out);
   const std::string& error() const { return error_; }
 
@@ -70,8 +77,9 @@ Message errorAnswer(std::string_view what);
 /// Builds the tutorial client's request: text/json {"action": ..., "value": ...}.
 Message makeRequest(std::string_view action, std::string_view value);
 
-/// The tutorial client's output for an answer: "got result: ..." for JSON, "got response: ..."
-/// for bytes (printed as Python's repr of bytes would: b'...').
+/// The tutorial client's output for an answer: "got result: ..." for JSON with a "result"
+/// (a string printed as is), "got error: ..." for the server's {"error": ...} answer, and
+/// "got response: b'...'" for anything else (Python's repr of the bytes).
 std::string describeAnswer(const Message& answer);
 
 }  // namespace reactor::app
