@@ -1,7 +1,16 @@
-// TcpServer: one loop's server. An Acceptor, the live connections (an intrusive list kept in
-// last-activity order, so the idle sweep looks only at the oldest), the connection limit, and
-// counters. Protocols plug in through a HandlerFactory. Loop-thread only, except stats(),
-// which returns a racy snapshot for statistics.
+// TcpServer: one loop's server. An Acceptor, the live connections (an intrusive list that the
+// idle sweep keeps in last-activity order lazily: the data path does nothing per message), the
+// connection limit, and counters. Protocols plug in through a HandlerFactory.
+//
+// TcpServer is the ConnectionHandler of every connection it owns and forwards to the protocol
+// handler, which it keeps in conn.context (so the server learns of every close without a
+// per-connection callback object). A protocol handler may replace itself there (e.g. with a
+// per-connection state object created only while a message is incomplete); release() receives
+// the one in place at close.
+//
+// Several TcpServers (one per loop thread) can share one port through SO_REUSEPORT
+// (options.acceptor.reusePort) and one connection limit (options.sharedOpen).
+// Loop-thread only, except stats(), see there.
 #pragma once
 
 #include <atomic>
@@ -18,7 +27,10 @@
 namespace reactor {
 
 struct ServerOptions {
+  /// The limit on open connections: this server's own, or the total of all servers sharing
+  /// `sharedOpen` (an atomic touched once per accept and close, never on the data path).
   size_t maxConnections = 10000;
+  std::atomic<size_t>* sharedOpen = nullptr;
   std::chrono::seconds idleTimeout{300};  // 0 = off
   AcceptorOptions acceptor;
   ConnectionOptions connection;
@@ -34,7 +46,8 @@ struct ServerStats {
 };
 
 /// Gives each new connection its protocol handler. Return a shared handler (echo) or a
-/// per-connection one; `release` is called from onClose for per-connection handlers.
+/// per-connection one; `release` is called right after the handler's onClose (from inside a
+/// callback: free per-connection state through EventLoop::defer, not at once).
 class HandlerFactory {
  public:
   virtual ~HandlerFactory() = default;
@@ -44,9 +57,7 @@ class HandlerFactory {
 
 class TcpServer {
  public:
-  /// Listens at once (throws std::system_error naming the address, see Acceptor), unless
-  /// `listenFd` is given: then that already-listening socket is used (SO_REUSEPORT siblings
-  /// or a socket handed over).
+  /// Listens at once (throws std::system_error naming the address, see Acceptor).
   TcpServer(EventLoop& loop, const SockAddr& address, const ServerOptions& options,
             HandlerFactory& factory);
   ~TcpServer();
@@ -57,9 +68,12 @@ class TcpServer {
   /// Stops accepting; existing connections go on.
   void stopAccepting();
   /// Graceful end: stop accepting, shut down every connection after its pending output is
-  /// written, and force-close whatever remains after `grace`. Calls done() once all are closed.
+  /// written, and force-close whatever remains after `grace`. Calls done() once all are closed
+  /// (at once if none is open).
   void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
 
+  /// Counters. On the loop thread the bytes of live connections are included; from another
+  /// thread, a racy snapshot of the counters with the bytes of closed connections only.
   ServerStats stats() const;
 
  private:

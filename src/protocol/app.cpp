@@ -1,1 +1,110 @@
-// stub: to be written
+#include "reactor/app_codec.h"
+#include "reactor/log.h"
+#include "reactor/protocols.h"
+
+namespace reactor {
+namespace {
+
+enum class Outcome {
+  kClean,    // every byte formed whole messages: the decoder holds nothing
+  kPartial,  // an incomplete message remains (in the input or the decoder)
+  kFailed,   // bad input: answered with an error, the connection is shutting down
+};
+
+// Answers every whole message in `input`, in order, in one send.
+Outcome serve(Connection& conn, Buffer& input, app::Decoder& decoder) {
+  Buffer out;
+  Outcome outcome = Outcome::kPartial;
+  for (;;) {
+    app::Message request;
+    const app::DecodeStatus status = decoder.decode(input, &request);
+    if (status == app::DecodeStatus::kNeedMore) break;
+    std::string error;
+    std::optional<app::Message> answer;
+    if (status == app::DecodeStatus::kMessage) answer = app::respond(request, &error);
+    if (status == app::DecodeStatus::kError) error = decoder.error();
+    if (!answer) {
+      log::debug("fd {}: bad request: {}", conn.fd(), error);
+      app::encode(app::errorAnswer(error), out);
+      input.retrieveAll();
+      outcome = Outcome::kFailed;
+      break;
+    }
+    app::encode(*answer, out);
+    // After a whole message with nothing left over, the decoder is known to hold nothing.
+    if (input.empty()) {
+      outcome = Outcome::kClean;
+      break;
+    }
+  }
+  if (!out.empty()) conn.send(out);
+  if (outcome == Outcome::kFailed) conn.shutdownAfterWrite();
+  return outcome;
+}
+
+}  // namespace
+
+class AppFactory::Failed final : public ConnectionHandler {
+ public:
+  // The error answer is on its way and our side shuts down after it; what the peer still
+  // sends is not a request any more.
+  void onMessage(Connection& /*conn*/, Buffer& input) override { input.retrieveAll(); }
+};
+
+class AppFactory::Handler final : public ConnectionHandler {
+ public:
+  Handler(size_t maxMessageBytes, Failed& failed) : max_(maxMessageBytes), failed_(failed) {}
+  void onMessage(Connection& conn, Buffer& input) override;
+  size_t maxMessageBytes() const { return max_; }
+  Failed& failed() { return failed_; }
+
+ private:
+  size_t max_;
+  Failed& failed_;
+};
+
+class AppFactory::Session final : public ConnectionHandler {
+ public:
+  Session(Handler& shared, app::Decoder decoder) : shared_(shared), decoder_(std::move(decoder)) {}
+
+  void onMessage(Connection& conn, Buffer& input) override {
+    const Outcome outcome = serve(conn, input, decoder_);
+    // Closed inside serve(): release() already scheduled this object's deletion.
+    if (conn.closed() || outcome == Outcome::kPartial) return;
+    conn.context =
+        outcome == Outcome::kClean ? static_cast<ConnectionHandler*>(&shared_) : &shared_.failed();
+    delete this;
+  }
+
+ private:
+  Handler& shared_;
+  app::Decoder decoder_;
+};
+
+void AppFactory::Handler::onMessage(Connection& conn, Buffer& input) {
+  if (input.empty()) return;
+  app::Decoder decoder(max_);
+  const Outcome outcome = serve(conn, input, decoder);
+  if (conn.closed() || outcome == Outcome::kClean) return;
+  if (outcome == Outcome::kFailed) {
+    conn.context = &failed_;
+  } else {
+    conn.context = new Session(*this, std::move(decoder));
+  }
+}
+
+AppFactory::AppFactory(size_t maxMessageBytes) : failed_(std::make_unique<Failed>()) {
+  handler_ = std::make_unique<Handler>(maxMessageBytes, *failed_);
+}
+
+AppFactory::~AppFactory() = default;
+
+ConnectionHandler* AppFactory::create(Connection& /*conn*/) { return handler_.get(); }
+
+void AppFactory::release(Connection& conn, ConnectionHandler* handler) {
+  if (handler == handler_.get() || handler == failed_.get() || handler == nullptr) return;
+  // Called from inside a callback, possibly the session's own: delete after the batch.
+  conn.loop().defer([handler] { delete handler; });
+}
+
+}  // namespace reactor

@@ -1,1 +1,18 @@
-int main() { return 0; }  // stub: to be written
+// reactor-server: see CONTRACT.md ("reactor-server") for every flag and behaviour.
+#include <optional>
+
+#include "reactor/io.h"
+#include "reactor/log.h"
+#include "server/options.h"
+#include "server/runtime.h"
+
+int main(int argc, char** argv) {
+  reactor::log::setProgramName("reactor-server");
+  reactor::server::Config config;
+  if (std::optional<int> code = reactor::server::parseCommandLine(argc, argv, &config)) {
+    return *code;
+  }
+  reactor::log::setLevel(*reactor::log::parseLevel(config.logLevel));
+  reactor::io::installFaultInjectionFromEnv();
+  return reactor::server::run(config);
+}

@@ -1,0 +1,297 @@
+#include "server/runtime.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <future>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "reactor/address.h"
+#include "reactor/event_loop.h"
+#include "reactor/log.h"
+#include "reactor/protocols.h"
+#include "reactor/tcp_server.h"
+
+namespace reactor::server {
+namespace {
+
+// Bounded time to finish writing what is buffered after SIGINT/SIGTERM.
+constexpr std::chrono::milliseconds kShutdownGrace{3000};
+// Descriptors a process needs besides its connections: stdio, listeners, wakeup and signal
+// pipes, the poller, the acceptor's spare descriptor, per loop and a few more.
+constexpr size_t kReservedFds = 16;
+constexpr size_t kReservedFdsPerLoop = 8;
+constexpr size_t kSelectLimit = 1024;  // FD_SETSIZE on the platforms we build for
+
+// Writes one line on stderr in one write, whatever the log level (the contract's summary and
+// SIGUSR1 statistics are output, not logs).
+void printLine(const std::string& line) {
+  std::string text = line + "\n";
+  // A failed write to stderr has nowhere to be reported.
+  ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
+  (void)ignored;
+}
+
+// Raises the soft RLIMIT_NOFILE to the hard limit and returns the soft limit in effect.
+rlim_t raiseFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    // macOS refuses RLIM_INFINITY (and values over OPEN_MAX): keep what we have then.
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur;
+}
+
+struct Snapshot {
+  ServerStats server;
+  LoopStats loop;
+
+  void add(const Snapshot& other) {
+    server.open += other.server.open;
+    server.accepted += other.server.accepted;
+    server.closed += other.server.closed;
+    server.refused += other.server.refused;
+    server.bytesIn += other.server.bytesIn;
+    server.bytesOut += other.server.bytesOut;
+    loop.iterations += other.loop.iterations;
+    loop.events += other.loop.events;
+  }
+};
+
+// One event loop with its server. Loop 0 runs on the main thread; the others construct, run
+// and destroy their loop and server on their own thread.
+struct Worker {
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<TcpServer> server;
+  std::thread thread;
+  Snapshot final;  // taken on the worker's thread before its server is destroyed
+
+  Snapshot snapshot() const { return {server->stats(), loop->stats()}; }
+};
+
+class Runtime {
+ public:
+  explicit Runtime(const Config& config)
+      : config_(config), appFactory_(config.maxMessageBytes), echoFactory_(echo_) {}
+
+  int run();
+
+ private:
+  HandlerFactory& factory() {
+    return config_.protocol == "app" ? static_cast<HandlerFactory&>(appFactory_) : echoFactory_;
+  }
+  ServerOptions serverOptions(bool reusePort) {
+    ServerOptions options;
+    options.maxConnections = config_.maxConnections;
+    options.sharedOpen = &open_;
+    options.idleTimeout = std::chrono::seconds(config_.idleTimeoutSeconds);
+    options.acceptor.backlog = config_.backlog;
+    options.acceptor.reusePort = reusePort;
+    return options;
+  }
+  void startWorker(Worker& worker, const SockAddr& address, std::promise<void> ready);
+  void beginShutdown();
+  void printStatistics();
+  void warnAboutLimits(rlim_t fileLimit, std::string_view backend);
+
+  Config config_;
+  EchoHandler echo_;
+  AppFactory appFactory_;
+  SharedHandlerFactory echoFactory_;
+  std::atomic<size_t> open_{0};  // the connection limit is a total over every loop
+  std::vector<Worker> workers_;
+  bool stopping_ = false;
+  size_t shutdownsPending_ = 0;
+};
+
+void Runtime::startWorker(Worker& worker, const SockAddr& address, std::promise<void> ready) {
+  worker.thread = std::thread([this, &worker, address, ready = std::move(ready)]() mutable {
+    try {
+      worker.loop = std::make_unique<EventLoop>(createPoller(config_.backend));
+      worker.server =
+          std::make_unique<TcpServer>(*worker.loop, address, serverOptions(true), factory());
+    } catch (...) {
+      worker.server.reset();
+      worker.loop.reset();
+      ready.set_exception(std::current_exception());
+      return;
+    }
+    ready.set_value();
+    worker.loop->run();
+    worker.final = worker.snapshot();
+    worker.server.reset();
+    worker.loop.reset();
+  });
+}
+
+void Runtime::warnAboutLimits(rlim_t fileLimit, std::string_view backend) {
+  const size_t reserved = kReservedFds + kReservedFdsPerLoop * config_.threads;
+  const size_t room = fileLimit > reserved ? static_cast<size_t>(fileLimit) - reserved : 0;
+  if (config_.maxConnections > room) {
+    log::warn(
+        "--max-connections {} is more than the descriptor limit ({}) allows: past about {} "
+        "connections, new ones will be refused",
+        config_.maxConnections, fileLimit, room);
+  }
+  if (backend == "select" && config_.maxConnections > kSelectLimit) {
+    log::warn(
+        "the select backend watches descriptors below {} only: connections past that are "
+        "refused",
+        kSelectLimit);
+  }
+}
+
+int Runtime::run() {
+  const rlim_t fileLimit = raiseFileLimit();
+  SockAddr address;
+  try {
+    address = SockAddr::resolve(config_.host, config_.port).front();
+  } catch (const std::exception& e) {
+    printLine(fmt::format("reactor-server: {}", e.what()));
+    return 1;
+  }
+
+  workers_.resize(config_.threads);
+  Worker& main = workers_[0];
+  try {
+    main.loop = std::make_unique<EventLoop>(createPoller(config_.backend));
+  } catch (const UnknownBackend& e) {
+    printLine(fmt::format("reactor-server: {}", e.what()));
+    return 2;
+  } catch (const std::exception& e) {
+    printLine(fmt::format("reactor-server: backend {}: {}", config_.backend, e.what()));
+    return 1;
+  }
+  try {
+    main.server = std::make_unique<TcpServer>(*main.loop, address,
+                                              serverOptions(config_.threads > 1), factory());
+  } catch (const std::exception& e) {
+    printLine(fmt::format("reactor-server: {}", e.what()));
+    return 1;
+  }
+
+  // The siblings bind the real port (it may have been 0) with SO_REUSEPORT; the kernel spreads
+  // new connections over the listening sockets, and each connection stays on its loop.
+  SockAddr bound = main.server->localAddress();
+  std::string startError;
+  for (size_t i = 1; i < workers_.size(); ++i) {
+    std::promise<void> ready;
+    std::future<void> started = ready.get_future();
+    startWorker(workers_[i], bound, std::move(ready));
+    try {
+      started.get();
+    } catch (const std::exception& e) {
+      startError = e.what();
+      workers_[i].thread.join();
+      workers_.resize(i);
+      break;
+    }
+  }
+  if (!startError.empty()) {
+    for (size_t i = 1; i < workers_.size(); ++i) {
+      workers_[i].loop->stop();
+      workers_[i].thread.join();
+    }
+    printLine(fmt::format("reactor-server: {}", startError));
+    return 1;
+  }
+
+  EventLoop& loop = *main.loop;
+  loop.watchSignal(SIGINT, [this](int) { beginShutdown(); });
+  loop.watchSignal(SIGTERM, [this](int) { beginShutdown(); });
+  loop.watchSignal(SIGUSR1, [this](int) { printStatistics(); });
+  warnAboutLimits(fileLimit, loop.poller().name());
+
+  std::printf("listening on %s backend=%.*s protocol=%s\n", bound.toString().c_str(),
+              static_cast<int>(loop.poller().name().size()), loop.poller().name().data(),
+              config_.protocol.c_str());
+  std::fflush(stdout);
+
+  loop.run();
+
+  for (size_t i = 1; i < workers_.size(); ++i) {
+    workers_[i].loop->stop();
+    workers_[i].thread.join();
+  }
+  main.final = main.snapshot();
+  Snapshot total;
+  for (const Worker& w : workers_) total.add(w.final);
+  printLine(
+      fmt::format("reactor-server: shut down: {} connections served, {} bytes in, {} bytes out",
+                  total.server.accepted, total.server.bytesIn, total.server.bytesOut));
+  return 0;
+}
+
+void Runtime::beginShutdown() {
+  if (stopping_) return;  // a second signal while flushing: the deadline is already set
+  stopping_ = true;
+  EventLoop& mainLoop = *workers_[0].loop;
+  shutdownsPending_ = workers_.size();
+  auto oneDone = [this, &mainLoop] {
+    mainLoop.post([this, &mainLoop] {
+      if (--shutdownsPending_ == 0) mainLoop.stop();
+    });
+  };
+  for (Worker& w : workers_) {
+    TcpServer* server = w.server.get();
+    w.loop->post([server, oneDone] { server->shutdown(kShutdownGrace, oneDone); });
+  }
+}
+
+void Runtime::printStatistics() {
+  // Each loop's counters are read on its own thread; the last answer prints the sum.
+  struct Gather {
+    Snapshot total;
+    size_t pending = 0;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->pending = workers_.size();
+  EventLoop& mainLoop = *workers_[0].loop;
+  std::string backend(mainLoop.poller().name());
+  const size_t threads = workers_.size();
+  for (Worker& w : workers_) {
+    Worker* worker = &w;
+    w.loop->post([worker, gather, &mainLoop, backend, threads] {
+      Snapshot s = worker->snapshot();
+      mainLoop.post([gather, s, backend, threads] {
+        gather->total.add(s);
+        if (--gather->pending > 0) return;
+        const Snapshot& t = gather->total;
+        nlohmann::json line = {
+            {"backend", backend},
+            {"threads", threads},
+            {"open_connections", t.server.open},
+            {"accepted", t.server.accepted},
+            {"closed", t.server.closed},
+            {"refused", t.server.refused},
+            {"bytes_in", t.server.bytesIn},
+            {"bytes_out", t.server.bytesOut},
+            {"loop_iterations", t.loop.iterations},
+            {"events_per_wait",
+             t.loop.iterations == 0
+                 ? 0.0
+                 : static_cast<double>(t.loop.events) / static_cast<double>(t.loop.iterations)},
+        };
+        printLine(line.dump());
+      });
+    });
+  }
+}
+
+}  // namespace
+
+int run(const Config& config) {
+  Runtime runtime(config);
+  return runtime.run();
+}
+
+}  // namespace reactor::server
