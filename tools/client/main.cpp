@@ -1,1 +1,53 @@
-int main() { return 0; }  // stub: to be written
+// reactor-client: the sockets tutorial's clients (echo, multi-connection echo, app).
+#include <fmt/format.h>
+
+#include "client.h"
+#include "reactor/io.h"
+#include "tools/cli.h"
+
+int main(int argc, char** argv) {
+  using namespace reactor;
+  client::Target target;
+  std::string message = "Hello, world";
+  std::string action;
+  std::string value;
+  int connections = 1;
+
+  CLI::App app{"reactor-client: the sockets tutorial's echo and app clients", "reactor-client"};
+  app.set_version_flag("--version", fmt::format("reactor-client {}", tools::version()));
+  app.add_option("--host", target.host, "server address or name")->capture_default_str();
+  app.add_option("--port", target.port, "server port")
+      ->check(tools::integerIn(1, 65535))
+      ->capture_default_str();
+  app.add_option("--timeout", target.timeoutS, "seconds to wait for the connection and the answer")
+      ->check(tools::numberIn(0.001, 1e6))
+      ->capture_default_str();
+  app.add_option("--connections", connections,
+                 "echo: the tutorial's multi-connection client with N connections, each "
+                 "sending its messages and reading every echo")
+      ->check(tools::integerIn(1, 10000));
+  app.require_subcommand(1);
+  app.fallthrough();
+  CLI::App* echo = app.add_subcommand("echo", "send MESSAGE and print its echo");
+  echo->add_option("MESSAGE", message, "the message")->capture_default_str();
+  CLI::App* appCmd =
+      app.add_subcommand("app", "send the app protocol's request and print the answer");
+  appCmd->add_option("ACTION", action, "search, or anything else for a binary request")->required();
+  appCmd->add_option("VALUE", value, "what to search for")->required();
+
+  if (auto status = tools::parse(app, argc, argv)) return *status;
+  io::installFaultInjectionFromEnv();
+  if (appCmd->parsed()) {
+    if (app.count("--connections") > 0) {
+      fmt::print(stderr, "reactor-client: --connections applies to echo, not app\n");
+      return 2;
+    }
+    return client::runApp(target, action, value);
+  }
+  if (app.count("--connections") > 0) {
+    std::vector<std::string> messages{"Message 1 from client.", "Message 2 from client."};
+    if (echo->count("MESSAGE") > 0) messages = {message};
+    return client::runMultiEcho(target, connections, messages);
+  }
+  return client::runEcho(target, message);
+}

@@ -1,1 +1,340 @@
-int main() { return 0; }  // stub: to be written
+// reactor-stress: the load generator. Many concurrent connections over N event loops, every
+// echoed byte (or app answer) verified, closed or open loop, latency percentiles.
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "options.h"
+#include "payload.h"
+#include "reactor/io.h"
+#include "reactor/poller.h"
+#include "report.h"
+#include "tools/cli.h"
+#include "worker.h"
+
+namespace reactor::stress {
+namespace {
+
+volatile sig_atomic_t gInterrupted = 0;
+
+void onSignal(int) { gInterrupted = 1; }
+
+constexpr int kFdSlack = 64;  // stdio, poller, wakeup and signal descriptors, per-thread extras
+
+void addOptions(CLI::App& app, Options& o) {
+  app.add_option("--host", o.host, "server address or name")->capture_default_str();
+  app.add_option("--port", o.port, "server port")
+      ->check(tools::integerIn(1, 65535))
+      ->capture_default_str();
+  app.add_option("--connections", o.connections, "concurrent connections")
+      ->check(tools::integerIn(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--messages", o.messages, "messages per connection (unless --duration)")
+      ->check(tools::integerIn(1, 1'000'000'000'000))
+      ->capture_default_str();
+  app.add_option("--size", o.size, "echo message bytes (app: binary request content bytes)")
+      ->check(tools::integerIn(1, 16 << 20))
+      ->capture_default_str();
+  app.add_option("--duration", o.duration,
+                 "seconds of measured traffic, whatever --messages "
+                 "says (with --idle: how long to hold)")
+      ->check(tools::numberIn(0, 1e6));
+  app.add_option("--rate", o.rate,
+                 "open loop: total messages per second (latency from each "
+                 "message's scheduled send time)")
+      ->check(tools::numberIn(0, 1e9));
+  app.add_option("--pipeline", o.pipeline, "messages in flight per connection")
+      ->check(tools::integerIn(1, 1024))
+      ->capture_default_str();
+  app.add_option("--protocol", o.protocol, "echo or app")
+      ->check(tools::oneOf({"echo", "app"}))
+      ->capture_default_str();
+  app.add_option("--backend", o.backend, "poller: auto or one of this build's backends")
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "event loops (threads) to spread connections over")
+      ->check(tools::integerIn(1, 256))
+      ->capture_default_str();
+  app.add_flag("--json", o.json, "print one JSON object on stdout instead of the summary");
+  app.add_option("--connect-rate", o.connectRate, "new connections per second (0: no limit)")
+      ->check(tools::numberIn(0, 1e9));
+  app.add_option("--source-addresses", o.sourceAddresses,
+                 "bind connection i to 127.0.0.(1 + i % N), to use more than one address's "
+                 "ephemeral ports (0: don't bind)")
+      ->check(tools::integerIn(0, 254));
+  app.add_option("--warmup", o.warmup, "seconds of traffic before measuring (not counted)")
+      ->check(tools::numberIn(0, 1e6));
+  app.add_flag("--idle", o.idle,
+               "open the connections and hold them (for --duration seconds, "
+               "or until SIGINT/SIGTERM), sending nothing");
+  app.add_option("--timeout", o.timeout, "connect and answer timeout, seconds")
+      ->check(tools::numberIn(0.001, 1e6))
+      ->capture_default_str();
+}
+
+// Raises the soft descriptor limit to the hard one; false if the run cannot fit.
+bool checkDescriptorLimit(const Options& o) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return true;  // unknown: let connects report EMFILE
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  auto need = static_cast<rlim_t>(o.connections) + kFdSlack + 4 * static_cast<rlim_t>(o.threads);
+  if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
+    fmt::print(stderr,
+               "reactor-stress: {} connections need about {} file descriptors, but the limit "
+               "(RLIMIT_NOFILE) is {}: raise it (ulimit -n) or use fewer connections\n",
+               o.connections, need, static_cast<unsigned long long>(rl.rlim_cur));
+    return false;
+  }
+  return true;
+}
+
+class Progress {
+ public:
+  explicit Progress(bool on) : on_(on) {}
+  void show(const std::vector<std::unique_ptr<Worker>>& workers, const Options& o, int64_t t0) {
+    if (!on_) return;
+    uint64_t connected = 0, sent = 0, verified = 0, errors = 0;
+    for (const auto& w : workers) {
+      const Counters& c = w->counters();
+      connected += c.connected.load(std::memory_order_relaxed);
+      sent += c.sent.load(std::memory_order_relaxed);
+      verified += c.verified.load(std::memory_order_relaxed);
+      errors += c.errorTotal();
+    }
+    int64_t now = nowNs();
+    double dt = static_cast<double>(now - lastNs_) / 1e9;
+    double rate = lastNs_ != 0 && dt > 0 ? static_cast<double>(verified - lastVerified_) / dt : 0;
+    lastNs_ = now;
+    lastVerified_ = verified;
+    fmt::print(stderr,
+               "\r[{:6.1f} s] connections {}/{}  sent {}  verified {}  {:.0f} msgs/s  "
+               "errors {}\x1b[K",
+               static_cast<double>(now - t0) / 1e9, connected, o.connections, sent, verified, rate,
+               errors);
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) fmt::print(stderr, "\r\x1b[K");
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+  int64_t lastNs_ = 0;
+  uint64_t lastVerified_ = 0;
+};
+
+uint64_t sumVerified(const std::vector<std::unique_ptr<Worker>>& workers) {
+  uint64_t total = 0;
+  for (const auto& w : workers) total += w->counters().verified.load(std::memory_order_relaxed);
+  return total;
+}
+
+// Waits until `done` holds or `until` (if set) passes, showing progress once a second and
+// asking the workers to stop on SIGINT/SIGTERM. `tick` runs once a second.
+template <typename Done, typename Tick>
+void waitFor(Rendezvous& rv, Done done, int64_t until, std::vector<std::unique_ptr<Worker>>& ws,
+             bool& stopSent, Tick tick) {
+  int64_t nextTick = nowNs() + 1'000'000'000;
+  std::unique_lock lock(rv.mutex);
+  while (!done()) {
+    if (until != 0 && nowNs() >= until) return;
+    rv.changed.wait_for(lock, std::chrono::milliseconds(50));
+    if (gInterrupted && !stopSent) {
+      stopSent = true;
+      for (auto& w : ws) w->stopSending();
+    }
+    if (nowNs() >= nextTick) {
+      nextTick += 1'000'000'000;
+      lock.unlock();
+      tick();
+      lock.lock();
+    }
+  }
+}
+
+int run(const Options& o) {
+  std::vector<SockAddr> addresses;
+  try {
+    addresses = SockAddr::resolve(o.host, o.port);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "reactor-stress: {}\n", e.what());
+    return 1;
+  }
+  if (addresses.empty()) {
+    fmt::print(stderr, "reactor-stress: {} resolves to no address\n", o.host);
+    return 1;
+  }
+  if (o.sourceAddresses > 0 && addresses.front().family() != AF_INET) {
+    fmt::print(stderr,
+               "reactor-stress: --source-addresses binds to 127.0.0.x and needs an IPv4 "
+               "target, not {}\n",
+               addresses.front().toString());
+    return 2;
+  }
+  if (!checkDescriptorLimit(o)) return 1;
+
+  int threads = std::min(o.threads, o.connections);
+  std::vector<std::unique_ptr<Poller>> pollers;
+  try {
+    for (int t = 0; t < threads; ++t) pollers.push_back(createPoller(o.backend));
+  } catch (const UnknownBackend& e) {
+    fmt::print(stderr, "reactor-stress: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "reactor-stress: cannot create the {} poller: {}\n", o.backend, e.what());
+    return 1;
+  }
+
+  std::unique_ptr<EchoPayload> echo;
+  std::unique_ptr<AppWorkload> app;
+  if (o.app()) {
+    app = std::make_unique<AppWorkload>(o.size);
+  } else {
+    echo = std::make_unique<EchoPayload>(o.size);
+  }
+  Plan plan;
+  plan.options = &o;
+  plan.target = addresses.front();
+  plan.echo = echo.get();
+  plan.app = app.get();
+
+  Rendezvous rv;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int t = 0; t < threads; ++t) {
+    std::vector<uint32_t> ids;
+    for (int i = t; i < o.connections; i += threads) ids.push_back(static_cast<uint32_t>(i));
+    workers.push_back(std::make_unique<Worker>(plan, rv, std::move(ids), std::move(pollers[t])));
+  }
+  Report report;
+  report.backend = workers.front()->backendName();
+
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  Progress progress(isatty(STDERR_FILENO) == 1);
+  int64_t t0 = nowNs();
+  bool stopSent = false;
+  auto show = [&] { progress.show(workers, o, t0); };
+  for (auto& w : workers) w->start();
+  waitFor(
+      rv, [&] { return rv.settled == threads; }, 0, workers, stopSent, show);
+
+  for (const auto& w : workers) report.connected += w->counters().connected.load();
+  if (o.idle && !stopSent) {
+    progress.clear();
+    fmt::print(stderr, "reactor-stress: holding {} connections{}\n", report.connected,
+               o.duration > 0 ? fmt::format(" for {} s", o.duration) : " until SIGINT/SIGTERM");
+  }
+  plan.startNs = nowNs();
+  plan.measureNs = plan.startNs + static_cast<int64_t>(o.warmup * 1e9);
+  plan.endNs =
+      o.duration > 0 && !o.idle ? plan.measureNs + static_cast<int64_t>(o.duration * 1e9) : 0;
+  for (auto& w : workers) w->startTraffic();
+  if (o.idle) {
+    int64_t until = o.duration > 0 ? plan.startNs + static_cast<int64_t>(o.duration * 1e9) : 0;
+    waitFor(
+        rv, [&] { return stopSent; }, until, workers, stopSent, show);
+    if (!stopSent) {
+      stopSent = true;
+      for (auto& w : workers) w->stopSending();
+    }
+  }
+  uint64_t lastVerified = 0;
+  waitFor(
+      rv, [&] { return rv.finished == threads; }, 0, workers, stopSent,
+      [&] {
+        show();
+        if (nowNs() < plan.measureNs) return;
+        uint64_t v = sumVerified(workers);
+        report.intervals.push_back(v - lastVerified);
+        lastVerified = v;
+      });
+  progress.clear();
+
+  int64_t endNs = plan.measureNs;
+  for (auto& w : workers) {
+    w->finish();
+    endNs = std::max(endNs, w->finishedNs());
+  }
+  report.elapsedS = static_cast<double>(endNs - (o.idle ? plan.startNs : plan.measureNs)) / 1e9;
+  std::vector<std::string> details;
+  for (size_t t = 0; t < workers.size(); ++t) {
+    const Worker& w = *workers[t];
+    const Counters& c = w.counters();
+    report.sent += c.sent.load();
+    report.verified += c.verified.load();
+    report.bytesSent += c.bytesSent.load();
+    report.bytesReceived += c.bytesReceived.load();
+    for (int k = 0; k < kErrorKinds; ++k) report.errorsByKind[k] += c.errors[k].load();
+    report.latency.merge(w.histogram());
+    report.busy.push_back(w.busyFraction());
+    for (const auto& d : w.errorDetails()) {
+      if (details.size() < 10) details.push_back(d);
+    }
+    if (!o.idle && w.busyFraction() > 0.95) {
+      fmt::print(stderr,
+                 "reactor-stress: warning: event loop {} was busy {:.0f}% of the time: "
+                 "the generator may be the bottleneck (try more --threads)\n",
+                 t, 100 * w.busyFraction());
+    }
+  }
+  for (uint64_t e : report.errorsByKind) report.errors += e;
+
+  std::cout << (o.json ? jsonSummary(report, o) + "\n" : humanSummary(report, o)) << std::flush;
+
+  bool ok = true;
+  for (const auto& d : details) fmt::print(stderr, "reactor-stress: {}\n", d);
+  if (report.errors > 0) {
+    std::string kinds;
+    for (int k = 0; k < kErrorKinds; ++k) {
+      if (report.errorsByKind[k] == 0) continue;
+      kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ",
+                           toString(static_cast<ErrorKind>(k)), report.errorsByKind[k]);
+    }
+    fmt::print(stderr, "reactor-stress: failed: {} error(s) ({})\n", report.errors, kinds);
+    ok = false;
+  }
+  if (report.connected < static_cast<uint64_t>(o.connections)) {
+    fmt::print(stderr, "reactor-stress: failed: only {} of {} connections were established\n",
+               report.connected, o.connections);
+    ok = false;
+  }
+  if (!o.idle && o.duration <= 0) {
+    uint64_t expected = report.connected * o.messages;
+    if (ok && report.verified < expected) {
+      fmt::print(stderr, "reactor-stress: failed: {} of {} messages verified{}\n", report.verified,
+                 expected, gInterrupted ? " (interrupted)" : "");
+      ok = false;
+    }
+  }
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace reactor::stress
+
+int main(int argc, char** argv) {
+  using namespace reactor;
+  stress::Options options;
+  CLI::App app{"reactor-stress: a load generator that verifies every echoed byte",
+               "reactor-stress"};
+  app.set_version_flag("--version", fmt::format("reactor-stress {}", tools::version()));
+  stress::addOptions(app, options);
+  if (auto status = tools::parse(app, argc, argv)) return *status;
+  io::installFaultInjectionFromEnv();
+  return stress::run(options);
+}

@@ -1,0 +1,254 @@
+#include "client.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "reactor/app_codec.h"
+#include "reactor/connection.h"
+#include "reactor/connector.h"
+#include "reactor/event_loop.h"
+
+namespace reactor::client {
+
+namespace {
+
+// One client connection: connects, sends `request`, hands every arrival to `onData` (which
+// returns true once the exchange is complete), and reports failures on stderr.
+class Exchange final : public ConnectionHandler {
+ public:
+  using OnData = std::function<bool(Buffer& input)>;
+  using OnDone = std::function<void(bool ok)>;
+
+  Exchange(EventLoop& loop, const SockAddr& address, const Target& target, std::string request,
+           OnData onData, OnDone onDone)
+      : loop_(loop),
+        address_(address),
+        request_(std::move(request)),
+        onData_(std::move(onData)),
+        onDone_(std::move(onDone)) {
+    ConnectOptions options;
+    options.timeout = std::chrono::milliseconds(static_cast<int64_t>(target.timeoutS * 1000));
+    connector_ = std::make_unique<Connector>(
+        loop, address, options,
+        [this](UniqueFd fd, std::error_code error) { connected(std::move(fd), error); });
+  }
+  ~Exchange() override { closeNow(); }
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  void start() { connector_->start(); }
+  bool finished() const { return finished_; }
+  /// Closes the connection if still open (pending deletion runs at the loop's next batch end).
+  void closeNow() {
+    if (conn_ != nullptr) conn_->close();
+  }
+
+  void onMessage(Connection& conn, Buffer& input) override {
+    if (finished_) return;
+    if (onData_(input)) {
+      finished_ = true;
+      conn.close();
+      onDone_(true);
+    }
+  }
+  void onClose(Connection& conn, CloseReason reason) override {
+    conn_ = nullptr;
+    if (finished_) return;
+    finished_ = true;
+    fmt::print(stderr,
+               "reactor-client: connection to {} closed ({}) before the answer was "
+               "complete ({} bytes received)\n",
+               address_.toString(), toString(reason), conn.bytesIn());
+    onDone_(false);
+  }
+  void fail(const std::string& why) {
+    if (finished_) return;
+    finished_ = true;
+    fmt::print(stderr, "reactor-client: {}\n", why);
+    closeNow();
+    onDone_(false);
+  }
+
+ private:
+  void connected(UniqueFd fd, std::error_code error) {
+    if (error) {
+      fail(fmt::format("cannot connect to {}: {}", address_.toString(), error.message()));
+      return;
+    }
+    std::error_code e;
+    conn_ = Connection::create(loop_, std::move(fd), this, &options_, e);
+    if (conn_ == nullptr || e) {
+      conn_ = nullptr;
+      fail(fmt::format("cannot watch the connection to {}: {}", address_.toString(), e.message()));
+      return;
+    }
+    conn_->send(request_);
+  }
+
+  EventLoop& loop_;
+  SockAddr address_;
+  std::string request_;
+  OnData onData_;
+  OnDone onDone_;
+  ConnectionOptions options_;
+  std::unique_ptr<Connector> connector_;
+  Connection* conn_ = nullptr;
+  bool finished_ = false;
+};
+
+// Resolves the target and runs the loop with `exchanges` until all are done or the timeout.
+class Run {
+ public:
+  explicit Run(const Target& target) : target_(target), loop_(createPoller("auto")) {}
+
+  bool resolve() {
+    try {
+      auto all = SockAddr::resolve(target_.host, target_.port);
+      if (all.empty()) throw std::runtime_error(target_.host + ": no address");
+      address_ = all.front();
+      return true;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "reactor-client: cannot resolve {}: {}\n", target_.host, e.what());
+      return false;
+    }
+  }
+
+  Exchange& add(std::string request, Exchange::OnData onData) {
+    exchanges_.push_back(std::make_unique<Exchange>(loop_, address_, target_, std::move(request),
+                                                    std::move(onData), [this](bool ok) {
+                                                      if (!ok) failed_ = true;
+                                                      if (++done_ == exchanges_.size())
+                                                        loop_.stop();
+                                                    }));
+    return *exchanges_.back();
+  }
+
+  /// Returns the exit status: 0 when every exchange completed.
+  int run() {
+    for (auto& e : exchanges_) e->start();
+    auto limit = std::chrono::milliseconds(static_cast<int64_t>(target_.timeoutS * 1000));
+    loop_.runAfter(limit, [this] {
+      for (auto& e : exchanges_) {
+        e->fail(fmt::format("no complete answer from {} within {} s", address_.toString(),
+                            target_.timeoutS));
+      }
+    });
+    loop_.run();
+    for (auto& e : exchanges_) e->closeNow();
+    exchanges_.clear();
+    loop_.runOnce(0);  // runs the deferred deletion of the closed connections
+    return failed_ ? 1 : 0;
+  }
+
+  EventLoop& loop() { return loop_; }
+  const SockAddr& address() const { return address_; }
+
+ private:
+  Target target_;
+  EventLoop loop_;
+  SockAddr address_;
+  std::vector<std::unique_ptr<Exchange>> exchanges_;
+  size_t done_ = 0;
+  bool failed_ = false;
+};
+
+// The echo of `sent` is complete once as many bytes came back; returns false while waiting.
+bool takeEcho(Buffer& input, std::string& received, size_t expected) {
+  size_t take = std::min(input.readableBytes(), expected - received.size());
+  received.append(input.peek(), take);
+  input.retrieve(take);
+  return received.size() == expected;
+}
+
+}  // namespace
+
+int runEcho(const Target& target, const std::string& message) {
+  Run run(target);
+  if (!run.resolve()) return 1;
+  std::string received;
+  bool match = true;
+  run.add(message, [&](Buffer& input) {
+    if (!takeEcho(input, received, message.size())) return false;
+    match = received == message;
+    return true;
+  });
+  int status = run.run();
+  if (status != 0) return status;
+  if (!match) {
+    fmt::print(stderr, "reactor-client: the echo differs: sent '{}', received '{}'\n", message,
+               received);
+    return 1;
+  }
+  fmt::print("Received '{}'\n", received);
+  return 0;
+}
+
+int runMultiEcho(const Target& target, int connections, const std::vector<std::string>& messages) {
+  Run run(target);
+  if (!run.resolve()) return 1;
+  std::string all;
+  for (const auto& m : messages) all += m;
+  std::vector<std::string> received(static_cast<size_t>(connections));
+  size_t verified = 0;
+  for (int i = 0; i < connections; ++i) {
+    int id = i + 1;
+    fmt::print("Starting connection {} to {}\n", id, run.address().toString());
+    for (const auto& m : messages) fmt::print("Sending '{}' to connection {}\n", m, id);
+    std::string& got = received[static_cast<size_t>(i)];
+    run.add(all, [&, id](Buffer& input) {
+      if (!takeEcho(input, got, all.size())) return false;
+      if (got == all) {
+        ++verified;
+        fmt::print("Received '{}' from connection {}\n", got, id);
+      } else {
+        fmt::print(stderr,
+                   "reactor-client: connection {}: the echo differs: sent '{}', "
+                   "received '{}'\n",
+                   id, all, got);
+      }
+      fmt::print("Closing connection {}\n", id);
+      return true;
+    });
+  }
+  std::fflush(stdout);
+  int status = run.run();
+  fmt::print("{} of {} connections echoed {} message(s) each ({} bytes per connection)\n", verified,
+             connections, messages.size(), all.size());
+  return status == 0 && verified == static_cast<size_t>(connections) ? 0 : 1;
+}
+
+int runApp(const Target& target, const std::string& action, const std::string& value) {
+  Run run(target);
+  if (!run.resolve()) return 1;
+  app::Decoder decoder;
+  app::Message answer;
+  std::string problem;
+  Exchange* exchange = nullptr;
+  exchange = &run.add(app::encode(app::makeRequest(action, value)), [&](Buffer& input) {
+    switch (decoder.decode(input, &answer)) {
+      case app::DecodeStatus::kNeedMore:
+        return false;
+      case app::DecodeStatus::kMessage:
+        return true;
+      case app::DecodeStatus::kError:
+        problem = decoder.error();
+        return true;
+    }
+    return false;
+  });
+  (void)exchange;
+  int status = run.run();
+  if (status != 0) return status;
+  if (!problem.empty()) {
+    fmt::print(stderr, "reactor-client: bad answer from {}: {}\n", run.address().toString(),
+               problem);
+    return 1;
+  }
+  fmt::print("{}\n", app::describeAnswer(answer));
+  return 0;
+}
+
+}  // namespace reactor::client
