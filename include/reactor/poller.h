@@ -25,7 +25,8 @@ constexpr Interest operator|(Interest a, Interest b) {
 constexpr bool wantsRead(Interest i) { return (static_cast<uint8_t>(i) & 1) != 0; }
 constexpr bool wantsWrite(Interest i) { return (static_cast<uint8_t>(i) & 2) != 0; }
 
-/// One ready descriptor. Hang-up and error are hints: confirm with read()/write().
+/// One ready descriptor. Hang-up and error are hints: confirm with read()/write(). select()
+/// cannot report them at all (a hang-up or an error shows there as readable only).
 struct Event {
   static constexpr uint8_t kReadable = 1;
   static constexpr uint8_t kWritable = 2;
@@ -52,12 +53,15 @@ class Poller {
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
 
-  /// Registers fd. Errors: EEXIST, EBADF, and for select EINVAL... see each backend
-  /// (select refuses fd >= FD_SETSIZE with std::errc::value_too_large).
+  /// Registers fd. Errors, the same on every backend: std::errc::file_exists when fd is
+  /// registered already, std::errc::bad_file_descriptor when fd is not open, and on select
+  /// std::errc::value_too_large for fd >= FD_SETSIZE (close that one descriptor and go on).
   std::error_code add(int fd, uint64_t token, Interest interest);
-  /// Changes the interest (and token) of a registered fd.
+  /// Changes the interest (and token) of a registered fd. std::errc::no_such_file_or_directory
+  /// when fd is not registered.
   std::error_code modify(int fd, uint64_t token, Interest interest);
-  /// Deregisters fd. Call before close(fd).
+  /// Deregisters fd (no_such_file_or_directory when it is not registered). Call before close(fd):
+  /// poll, select and kqueue keep the registration of a descriptor closed without remove().
   std::error_code remove(int fd);
 
   /// Waits up to timeoutMs (-1 forever, 0 don't block) and fills the front of `batch`.
