@@ -1,5 +1,5 @@
 // The I/O seam: every socket call of the library goes through here, so tests can shorten
-// reads and writes, inject EINTR / EAGAIN / ECONNRESET, deterministically from a seed.
+// reads and writes and inject EINTR or a spurious EAGAIN, deterministically from a seed.
 // When no fault injector is installed the cost is one predictable branch per call.
 #pragma once
 

@@ -221,6 +221,17 @@ TEST(AppRespond, ContentErrors) {
   EXPECT_EQ(errorOf(R"({"action": "search", "value": 3})"), "content needs a string \"value\"");
 }
 
+TEST(AppRespond, DeeplyNestedContentIsJustNotAnObject) {
+  const size_t depth = 400000;  // a 800 KB request under the 1 MiB limit
+  std::string error;
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  EXPECT_FALSE(respond(Message{"text/json", "utf-8", "little", nested}, &error));
+  EXPECT_EQ(error, "content is not a JSON object");
+  const std::string deepValue = R"({"action": "search", "value": )" + nested + "}";
+  EXPECT_FALSE(respond(Message{"text/json", "utf-8", "little", deepValue}, &error));
+  EXPECT_EQ(error, "content needs a string \"value\"");
+}
+
 TEST(AppRespond, BinaryAnswer) {
   std::string error;
   auto answer = respond(
