@@ -5,10 +5,12 @@
 // What is modelled (kqueue(2), FreeBSD 13):
 // - a knote per (descriptor, filter); EV_ADD creates it or updates its udata, EV_DELETE drops
 //   it (ENOENT when there is none, EBADF for a closed descriptor); close(2) drops a
-//   descriptor's knotes, which here shows up as epoll's ENOENT on the next change;
+//   descriptor's knotes, which here shows up as epoll's ENOENT on the next change (only when
+//   the descriptor was the last one open on its file: epoll forgets a registration then);
 // - a change that fails, or carries EV_RECEIPT, is written to the event list as an EV_ERROR
 //   entry whose data is the errno (0 for success); if any were written, kevent() returns their
-//   count at once without waiting for events; with no room left, a failure fails the call;
+//   count at once without waiting for events; with no room left for one, the later changes
+//   are not processed, and a failure fails the call;
 // - level-triggered events, one per ready filter: EVFILT_READ on data, end-of-file or error,
 //   EVFILT_WRITE on space or error; EV_EOF when the peer shut down (read filter) or the
 //   connection is gone (write filter), with a non-zero fflags when a socket error is pending.
@@ -150,7 +152,8 @@ extern "C" int kevent(int kq, const struct kevent* changelist, int nchanges,
       const int err = applyChange(kq, it->second, kev);
       if (err == 0 && (kev.flags & EV_RECEIPT) == 0) continue;
       if (receipts == nevents) {
-        if (err == 0) continue;
+        // No room for the EV_ERROR entry: the later changes are not processed.
+        if (err == 0) return receipts;
         errno = err;
         return -1;
       }
