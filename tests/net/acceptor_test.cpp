@@ -1,7 +1,7 @@
 // Acceptor (bind errors, EMFILE in a forked child) and Connector (success, refused, timeout).
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <vector>
@@ -78,7 +78,8 @@ int emfileChild() {
     if (::connect(refusedClient.get(), addr.get(), addr.length()) != 0) return kNoExhaustion;
     // The listener is readable but no descriptor is free: the acceptor must not spin.
     const uint64_t before = loop.stats().iterations;
-    runUntil(loop, [] { return false; }, 200ms);
+    runUntil(
+        loop, [] { return false; }, 200ms);
     const uint64_t turns = loop.stats().iterations - before;
     if (server.acceptor->stats().emfile == 0) return kNoEmfileSeen;
     // runUntil waits at most 5 ms a turn: about 40 turns in 200 ms; a spin makes thousands.
@@ -208,7 +209,8 @@ TEST(Connector, DestroyedBeforeCompletionNeverCallsBack) {
   ConnectOutcome out;
   auto connector = startConnector(loop, server.acceptor->localAddress(), out);
   connector.reset();
-  runUntil(loop, [] { return false; }, 50ms);
+  runUntil(
+      loop, [] { return false; }, 50ms);
   EXPECT_FALSE(out.called);
 }
 

@@ -114,7 +114,8 @@ TEST(EventLoopPost, PostAndDeferFromTheLoopThread) {
     loop.post([&] { order.push_back(4); });
     order.push_back(2);
   });
-  ASSERT_TRUE(runUntil(loop, [&] { return order.size() == 4; }, 1000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return order.size() == 4; }, 1000ms));
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
 }
 
