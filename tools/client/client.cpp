@@ -163,6 +163,18 @@ bool takeEcho(Buffer& input, std::string& received, size_t expected) {
   return received.size() == expected;
 }
 
+// The tutorial client's create_request(): "search" is a text/json request; any other action
+// sends the bytes of action + value as a binary request.
+app::Message tutorialRequest(const std::string& action, const std::string& value) {
+  if (action == "search") return app::makeRequest(action, value);
+  app::Message m;
+  m.contentType = "binary/custom-client-binary-type";
+  m.contentEncoding = "binary";
+  m.byteorder = "little";
+  m.content = action + value;
+  return m;
+}
+
 }  // namespace
 
 int runEcho(const Target& target, const std::string& message) {
@@ -226,8 +238,7 @@ int runApp(const Target& target, const std::string& action, const std::string& v
   app::Decoder decoder;
   app::Message answer;
   std::string problem;
-  Exchange* exchange = nullptr;
-  exchange = &run.add(app::encode(app::makeRequest(action, value)), [&](Buffer& input) {
+  run.add(app::encode(tutorialRequest(action, value)), [&](Buffer& input) {
     switch (decoder.decode(input, &answer)) {
       case app::DecodeStatus::kNeedMore:
         return false;
@@ -239,7 +250,6 @@ int runApp(const Target& target, const std::string& action, const std::string& v
     }
     return false;
   });
-  (void)exchange;
   int status = run.run();
   if (status != 0) return status;
   if (!problem.empty()) {
