@@ -4,7 +4,6 @@
 // Idle registrations are dups of the read end of one empty pipe (never readable), so N can reach
 // 10,000 under a 20,000-descriptor limit; the K ready ones are socketpair ends with one unread
 // byte, created last so they hold the highest numbers and every scan walks the whole set.
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -30,7 +29,7 @@ void waitBench(benchmark::State& state, const std::string& backend) {
   auto poller = reactor::createPoller(backend);
 
   int pipeFds[2];
-  if (::pipe2(pipeFds, O_CLOEXEC) != 0) return state.SkipWithError("pipe2 failed");
+  if (::pipe(pipeFds) != 0) return state.SkipWithError("pipe failed");
   UniqueFd idleRead(pipeFds[0]);
   UniqueFd idleWrite(pipeFds[1]);
   std::vector<UniqueFd> fds;
@@ -41,17 +40,17 @@ void waitBench(benchmark::State& state, const std::string& backend) {
     return fd >= 0 && !poller->add(fd, token++, Interest::kReadable);
   };
   for (int i = 0; i < n - k; ++i) {
-    if (!registerFd(::fcntl(idleRead.get(), F_DUPFD_CLOEXEC, 0))) {
+    if (!registerFd(::dup(idleRead.get()))) {
       return state.SkipWithError("cannot register an idle descriptor");
     }
   }
   for (int i = 0; i < k; ++i) {
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
       return state.SkipWithError("socketpair failed");
     }
     fds.emplace_back(sv[1]);
-    if (::send(sv[1], "x", 1, MSG_NOSIGNAL) != 1 || !registerFd(sv[0])) {
+    if (::write(sv[1], "x", 1) != 1 || !registerFd(sv[0])) {
       return state.SkipWithError("cannot register a ready descriptor");
     }
   }

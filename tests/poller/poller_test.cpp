@@ -41,16 +41,46 @@ struct Pair {
   UniqueFd b;
 };
 
+// Portable spellings (no SOCK_NONBLOCK, accept4 or dup3): on BSD and macOS this suite runs
+// the real kqueue backend.
+void setCloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
+void setNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;
+#endif
+
 Pair socketPair() {
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
     ADD_FAILURE() << "socketpair: " << std::strerror(errno);
     return {};
+  }
+  for (int fd : sv) {
+    setCloexec(fd);
+    setNonBlocking(fd);
   }
   return {UniqueFd(sv[0]), UniqueFd(sv[1])};
 }
 
-void setNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+// Moves fd onto descriptor number `number` (closing what was there), close-on-exec.
+UniqueFd moveTo(UniqueFd fd, int number) {
+  if (fd.get() == number) return fd;
+  if (::dup2(fd.get(), number) != number) {
+    ADD_FAILURE() << "dup2 to " << number << ": " << std::strerror(errno);
+    return {};
+  }
+  setCloexec(number);
+  return UniqueFd(number);
+}
+
+UniqueFd tcpSocket() {
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM, 0));
+  if (s) setCloexec(s.get());
+  return s;
+}
 
 // A close that sends RST instead of FIN, so tests leave no TIME_WAIT behind on 127.0.0.1.
 void closeAbortive(UniqueFd& fd) {
@@ -61,7 +91,7 @@ void closeAbortive(UniqueFd& fd) {
 }
 
 UniqueFd listenLoopback(sockaddr_in& addr) {
-  UniqueFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd l = tcpSocket();
   addr = {};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -88,15 +118,17 @@ struct TcpPair {
 void tcpPair(TcpPair& p) {
   sockaddr_in addr{};
   UniqueFd l = listenLoopback(addr);
-  p.client = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  p.client = tcpSocket();
   ASSERT_EQ(::connect(p.client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
       << std::strerror(errno);
-  p.server = UniqueFd(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  p.server = UniqueFd(::accept(l.get(), nullptr, nullptr));
   ASSERT_TRUE(p.server) << std::strerror(errno);
+  setCloexec(p.server.get());
+  setNonBlocking(p.server.get());
   setNonBlocking(p.client.get());
 }
 
-void sendByte(int fd) { ASSERT_EQ(::send(fd, "x", 1, MSG_NOSIGNAL), 1) << std::strerror(errno); }
+void sendByte(int fd) { ASSERT_EQ(::send(fd, "x", 1, kSendFlags), 1) << std::strerror(errno); }
 
 std::unique_ptr<Poller> makeBackend(const std::string& name) {
 #ifdef REACTOR_TEST_KQUEUE_EMULATED
@@ -213,7 +245,7 @@ TEST_P(PollerTest, WritableWhenConnectedNotWhenSendBufferFull) {
   size_t queued = 0;
   for (int i = 0; i < 10000; ++i) {
     const size_t len = i < 1000 ? chunk.size() : 1;
-    ssize_t n = ::send(p.a.get(), chunk.data(), len, MSG_NOSIGNAL);
+    ssize_t n = ::send(p.a.get(), chunk.data(), len, kSendFlags);
     if (n < 0) {
       ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
       if (len == 1) break;
@@ -307,10 +339,10 @@ TEST_P(PollerTest, ListeningSocketReadableOnIncomingConnection) {
   setNonBlocking(l.get());
   add(l.get(), 1, Interest::kReadable);
   EXPECT_EQ(waitOnce(50).count(1), 0u);
-  UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd c = tcpSocket();
   ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   expectEvents({{1, R}});
-  UniqueFd accepted(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  UniqueFd accepted(::accept(l.get(), nullptr, nullptr));
   EXPECT_TRUE(accepted);
   closeAbortive(c);
   closeAbortive(accepted);
@@ -347,7 +379,7 @@ TEST_P(PollerTest, DescriptorAtOrAboveFdSetsize) {
   if (rl.rlim_cur <= kHigh) GTEST_SKIP() << "RLIMIT_NOFILE too low for fd " << kHigh;
   ASSERT_EQ(::fcntl(kHigh, F_GETFD), -1) << "fd " << kHigh << " already in use";
   Pair p = socketPair();
-  UniqueFd high(::dup3(p.a.get(), kHigh, O_CLOEXEC));
+  UniqueFd high = moveTo(UniqueFd(::dup(p.a.get())), kHigh);
   ASSERT_EQ(high.get(), kHigh);
   if (isSelect()) {
     EXPECT_EQ(poller_->add(kHigh, 1, Interest::kReadable), std::errc::value_too_large);
@@ -418,10 +450,8 @@ TEST_P(PollerTest, NoStaleEventAfterRemoveAndReuseInOneBatch) {
     ASSERT_FALSE(poller_->remove(number));
     victim.reset();
     fresh = socketPair();
-    if (fresh.a.get() != number) {
-      ASSERT_EQ(::dup3(fresh.a.get(), number, O_CLOEXEC), number);
-      fresh.a = UniqueFd(number);
-    }
+    if (fresh.a.get() != number) fresh.a = moveTo(std::move(fresh.a), number);
+    ASSERT_EQ(fresh.a.get(), number);
     sendByte(fresh.b.get());
     add(number, 3, Interest::kReadable);
   }
