@@ -5,9 +5,11 @@
 // udata on every change, and every change list applied with EV_RECEIPT and an event list as
 // long as the change list, so each change's own error comes back in its EV_ERROR entry's
 // data (mio kqueue.rs) instead of failing the whole call or being reported as an event.
+// clang-format off
+#include <sys/types.h>  // before <sys/event.h>, as the BSDs' kqueue(2) pages ask
 #include <sys/event.h>
 #include <sys/time.h>
-#include <sys/types.h>  // before <sys/event.h>: the BSDs need it
+// clang-format on
 #include <unistd.h>
 
 #include <cerrno>
