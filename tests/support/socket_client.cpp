@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -215,6 +216,28 @@ bool staysQuiet(int fd, Millis wait) {
   return n == 0;
 }
 
+bool waitForHangup(int fd, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+#ifdef POLLRDHUP
+    pollfd p{fd, POLLRDHUP, 0};
+#else
+    pollfd p{fd, 0, 0};
+#endif
+    int n = ::poll(&p, 1, remainingMs(deadline));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n > 0 && (p.revents & (POLLHUP | POLLERR
+#ifdef POLLRDHUP
+                               | POLLRDHUP
+#endif
+                               )) != 0) {
+      return true;
+    }
+    if (Clock::now() >= deadline) return false;
+  }
+}
+
 void shutdownWrite(int fd) { ::shutdown(fd, SHUT_WR); }
 
 void closeWithReset(Fd& fd) {
@@ -226,6 +249,17 @@ void closeWithReset(Fd& fd) {
 
 void setReceiveBuffer(int fd, int bytes) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+unsigned long raiseFileLimit(unsigned long wanted) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < wanted) {
+    limit.rlim_cur = std::min<rlim_t>(wanted, limit.rlim_max);
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  return static_cast<unsigned long>(limit.rlim_cur);
 }
 
 std::string loopbackSource(size_t i) {

@@ -65,13 +65,22 @@ bool waitForClose(int fd, Millis timeout = kDefaultTimeout);
 /// True if nothing arrives and the connection stays open for `wait`.
 bool staysQuiet(int fd, Millis wait);
 
+/// Waits until the peer closes or resets the connection without reading anything (so no byte
+/// moves): POLLHUP / POLLERR / POLLRDHUP. True if it happened in time.
+bool waitForHangup(int fd, Millis timeout = kDefaultTimeout);
+
 /// shutdown(SHUT_WR): our half-close.
 void shutdownWrite(int fd);
 /// Closes with SO_LINGER 0: an RST instead of FIN, so no TIME_WAIT piles up on our side.
 void closeWithReset(Fd& fd);
 
-/// Sets SO_RCVBUF small (a slow reader whose kernel buffer fills quickly).
+/// Sets SO_RCVBUF. Shrinking it far below the window already advertised (e.g. to 4 KiB after
+/// connect) makes loopback TCP drop segments and stall in retransmission timeouts.
 void setReceiveBuffer(int fd, int bytes);
+
+/// Raises this process's soft RLIMIT_NOFILE to at least `wanted` (up to the hard limit) and
+/// returns the soft limit now in effect.
+unsigned long raiseFileLimit(unsigned long wanted);
 
 /// "127.0.0.X" for i spread over 127.0.0.2 .. 127.255.255.254 (distinct source addresses).
 std::string loopbackSource(size_t i);
