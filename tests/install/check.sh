@@ -20,9 +20,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# quietly COMMAND...: its output only if it fails.
+quietly() {
+  "$@" >"$work/quiet.log" 2>&1 || { cat "$work/quiet.log" >&2; die "failed: $*"; }
+}
+
 stage="$work/stage"
+build "$builddir"
 log "meson install --destdir $stage"
-meson install -C "$builddir" --destdir "$stage" --quiet
+meson install -C "$builddir" --no-rebuild --destdir "$stage" --quiet
 pc="$(find "$stage" -name reactor.pc -print -quit)"
 [ -n "$pc" ] || die "no reactor.pc installed"
 prefix="$(sed -n 's/^prefix=//p' "$pc")"
@@ -38,19 +44,19 @@ done
 log "installed: $(pkg-config --modversion reactor), pkg-config --libs: $(pkg-config --libs reactor)"
 
 log "consumer: meson"
-meson setup "$work/meson" tests/install >/dev/null
-ninja -C "$work/meson" >/dev/null
+quietly meson setup "$work/meson" tests/install
+quietly ninja -C "$work/meson"
 log "consumer: cmake"
-cmake -S tests/install -B "$work/cmake" -G Ninja >/dev/null
-ninja -C "$work/cmake" >/dev/null
+quietly cmake -S tests/install -B "$work/cmake" -G Ninja
+quietly ninja -C "$work/cmake"
 log "consumer: g++ \$(pkg-config --cflags --libs reactor)"
 # shellcheck disable=SC2046  # word splitting of the flags is intended
 g++ -std=c++20 -Wall -Wextra -Werror -o "$work/echo-server-gxx" tests/install/echo_server.cpp \
   $(pkg-config --cflags --libs reactor)
 
-# run_echo BINARY: start it, echo one message through it, stop it with SIGINT (exit 0).
+# run_echo LABEL BINARY: start it, echo one message through it, stop it with SIGINT (exit 0).
 run_echo() {
-  local bin="$1" out="$work/out" line="" port="" reply="" message="hello from the consumer"
+  local label="$1" bin="$2" out="$work/out" line="" port="" reply="" message="hello from the consumer"
   : >"$out"
   "$bin" >"$out" &
   server_pid=$!
@@ -72,10 +78,10 @@ run_echo() {
   wait "$server_pid" || status=$?
   server_pid=""
   [ "$status" -eq 0 ] || die "$bin: exit status $status after SIGINT"
-  log "  $(basename "$(dirname "$bin")")/$(basename "$bin"): $line, echoed, stopped"
+  log "  $label: $line, echoed, stopped"
 }
 
-run_echo "$work/meson/echo-server"
-run_echo "$work/cmake/echo-server"
-run_echo "$work/echo-server-gxx"
+run_echo meson "$work/meson/echo-server"
+run_echo cmake "$work/cmake/echo-server"
+run_echo g++ "$work/echo-server-gxx"
 log "install check passed"
