@@ -127,6 +127,7 @@ TEST(Acceptor, SurvivesEmfileWithoutSpinningAndServesAgain) {
 struct ConnectOutcome {
   bool called = false;
   bool calledInsideStart = false;
+  bool inStart = false;
   reactor::UniqueFd socket;
   std::error_code error;
 };
@@ -134,16 +135,16 @@ struct ConnectOutcome {
 std::unique_ptr<reactor::Connector> startConnector(reactor::EventLoop& loop, const SockAddr& to,
                                                    ConnectOutcome& out,
                                                    reactor::ConnectOptions options = {}) {
-  bool inStart = true;
+  out.inStart = true;
   auto connector = std::make_unique<reactor::Connector>(
-      loop, to, std::move(options), [&out, &inStart](reactor::UniqueFd s, std::error_code ec) {
+      loop, to, std::move(options), [&out](reactor::UniqueFd s, std::error_code ec) {
         out.called = true;
-        out.calledInsideStart = inStart;
+        out.calledInsideStart = out.inStart;
         out.socket = std::move(s);
         out.error = ec;
       });
   connector->start();
-  inStart = false;
+  out.inStart = false;
   return connector;
 }
 
