@@ -266,6 +266,43 @@ TEST(ConnectionBatch, StaleEventsAfterCloseAndReuseInOneBatchAreNeverDispatched)
   loop_.remove(reusedFd);
 }
 
+// After the peer's EOF the connection only waits to write; a hang-up hint it no longer reads for
+// must not wake the loop over and over while the peer is not reading (a busy spin).
+TEST(ConnectionBatch, HalfClosedPeerThatDoesNotReadCausesNoSpin) {
+  reactor::EventLoop loop(reactor::createPoller("auto"));
+  Server server(loop);
+  server.options.highWaterMark = 8 << 20;  // keep reading: the EOF must be seen
+  server.onAccepted = [](Connection& conn) {
+    const int size = 64 * 1024;
+    ASSERT_EQ(::setsockopt(conn.fd(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size), 0);
+  };
+  Client client = Client::connect(server.port());
+  testsupport::setReceiveBuffer(client.fd.get(), 256 * 1024);
+  Connection* conn = server.accept();
+  ASSERT_NE(conn, nullptr);
+  // More than both kernel buffers on the way back hold, so the echo backs up in the server.
+  const std::string data = pattern(3 << 20);
+  size_t sent = 0;
+  ASSERT_TRUE(runUntil(loop, [&] {
+    sent += client.sendSome(std::string_view(data).substr(sent));
+    return sent == data.size();
+  }));
+  testsupport::shutdownWrite(client.fd.get());
+  ASSERT_TRUE(runUntil(loop, [&] { return server.handler.peerShutdowns == 1; }));
+  ASSERT_GT(conn->pendingOutput(), 0u);
+  const uint64_t before = loop.stats().iterations;
+  runUntil(
+      loop, [] { return false; }, 200ms);
+  // At most one turn per 5 ms wait when idle; a spin makes thousands.
+  EXPECT_LT(loop.stats().iterations - before, 200u);
+  // And everything still arrives once the client reads.
+  ASSERT_TRUE(runUntil(loop, [&] {
+    client.poll();
+    return client.eof || client.error != 0;
+  }));
+  EXPECT_TRUE(sameBytes(client.received, data));
+}
+
 TEST(ConnectionBasics, ClosedConnectionRefusesSendAndIdleHoldsNoBuffers) {
   reactor::EventLoop loop(reactor::createPoller("auto"));
   Server server(loop);
