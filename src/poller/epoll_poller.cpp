@@ -11,8 +11,10 @@ namespace reactor {
 namespace {
 
 uint32_t toEpoll(Interest interest) {
-  uint32_t ev = EPOLLRDHUP;
-  if (wantsRead(interest)) ev |= EPOLLIN;
+  uint32_t ev = 0;
+  // EPOLLRDHUP only with read interest: a half-closed peer would otherwise wake a paused
+  // reader (write interest only) on every wait, a busy loop.
+  if (wantsRead(interest)) ev |= EPOLLIN | EPOLLRDHUP;
   if (wantsWrite(interest)) ev |= EPOLLOUT;
   return ev;
 }

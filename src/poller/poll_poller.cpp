@@ -15,11 +15,15 @@ namespace {
 
 short toPoll(Interest interest) {
   short ev = 0;
-  if (wantsRead(interest)) ev |= POLLIN;
   if (wantsWrite(interest)) ev |= POLLOUT;
+  if (wantsRead(interest)) {
+    ev |= POLLIN;
+    // Peer half-close is a read-side condition: asked for without read interest it would be
+    // reported on every wait while a paused reader waits for writability, a busy loop.
 #ifdef POLLRDHUP
-  ev |= POLLRDHUP;
+    ev |= POLLRDHUP;
 #endif
+  }
   return ev;
 }
 

@@ -130,6 +130,25 @@ void tcpPair(TcpPair& p) {
 
 void sendByte(int fd) { ASSERT_EQ(::send(fd, "x", 1, kSendFlags), 1) << std::strerror(errno); }
 
+// Writes into fd until its send buffer is full (EAGAIN): big writes, then single bytes.
+// Returns the bytes queued.
+size_t fillSendBuffer(int fd) {
+  std::vector<char> chunk(65536, 'x');
+  size_t queued = 0;
+  size_t len = chunk.size();
+  for (int i = 0; i < 10000; ++i) {
+    const ssize_t n = ::send(fd, chunk.data(), len, kSendFlags);
+    if (n >= 0) {
+      queued += static_cast<size_t>(n);
+      continue;
+    }
+    EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+    if (len == 1) break;
+    len = 1;
+  }
+  return queued;
+}
+
 std::unique_ptr<Poller> makeBackend(const std::string& name) {
 #ifdef REACTOR_TEST_KQUEUE_EMULATED
   if (name == "kqueue-emulated") return makeKqueuePoller();
@@ -240,24 +259,12 @@ TEST_P(PollerTest, WritableWhenConnectedNotWhenSendBufferFull) {
   add(p.a.get(), 1, Interest::kWritable);
   expectEvents({{1, W}});
 
-  // Fill the send buffer: big writes, then single bytes, until EAGAIN (bounded).
-  std::vector<char> chunk(65536, 'x');
-  size_t queued = 0;
-  for (int i = 0; i < 10000; ++i) {
-    const size_t len = i < 1000 ? chunk.size() : 1;
-    ssize_t n = ::send(p.a.get(), chunk.data(), len, kSendFlags);
-    if (n < 0) {
-      ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
-      if (len == 1) break;
-      i = 999;  // switch to single bytes
-      continue;
-    }
-    queued += static_cast<size_t>(n);
-  }
+  const size_t queued = fillSendBuffer(p.a.get());
   ASSERT_GT(queued, 0u);
   EXPECT_EQ(waitOnce(100)[1] & W, 0) << "writable with a full send buffer";
 
   // Drain the peer: writable again.
+  std::vector<char> chunk(65536);
   for (size_t got = 0; got < queued;) {
     ssize_t n = ::recv(p.b.get(), chunk.data(), chunk.size(), 0);
     ASSERT_GT(n, 0) << std::strerror(errno);
@@ -316,6 +323,19 @@ TEST_P(PollerTest, HangupOnPeerShutdownWrite) {
   modify(t.server.get(), 1, Interest::kWritable);
   expectEvents({{1, W}});
   sendByte(t.server.get());
+}
+
+TEST_P(PollerTest, HalfClosedPeerDoesNotWakeAPausedReader) {
+  // A connection waiting only for writability (reading paused, send buffer full) whose peer
+  // shuts down its write side must stay quiet: a hang-up reported here every wait is a busy
+  // loop.
+  Pair p = socketPair();
+  ASSERT_GT(fillSendBuffer(p.a.get()), 0u);
+  ASSERT_EQ(::shutdown(p.b.get(), SHUT_WR), 0);
+  add(p.a.get(), 1, Interest::kWritable);
+  EXPECT_EQ(waitOnce(100).count(1), 0u);
+  modify(p.a.get(), 1, Interest::kBoth);
+  expectEvents({{1, isSelect() ? R : (R | Event::kHangup)}});
 }
 
 TEST_P(PollerTest, ResetGivesErrorOrHangup) {
