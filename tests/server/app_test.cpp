@@ -9,7 +9,7 @@ using nlohmann::json;
 
 class App : public ::testing::Test {
  protected:
-  ServerProcess server{{"--protocol", "app", "--max-message-bytes", "1000"}};
+  Server server{{"--protocol", "app", "--max-message-bytes", "1000"}};
 
   WireMessage ask(int fd, const std::string& request) {
     EXPECT_EQ(sendAll(fd, request), 0);

@@ -85,7 +85,7 @@ TEST(ServerCli, UnbuiltBackendIsRefusedWithTheAvailableOnes) {
 
 TEST(ServerCli, ListeningLineNamesTheRealPortBackendAndProtocol) {
   for (const char* protocol : {"echo", "app"}) {
-    ServerProcess server({"--protocol", protocol});
+    Server server({"--protocol", protocol});
     std::smatch m;
     const std::string line = server.listeningLine();
     ASSERT_TRUE(std::regex_match(line, m,
@@ -121,7 +121,7 @@ TEST(ServerCli, Ipv6HostIsPrintedInBrackets) {
 }
 
 TEST(ServerCli, AddressInUseNamesTheAddressAndExitsOne) {
-  ServerProcess first;
+  Server first;
   const std::string address = "127.0.0.1:" + std::to_string(first.port());
   ProcessResult r = runServer({"--port", std::to_string(first.port())});
   EXPECT_EQ(r.exitCode, 1);

@@ -8,13 +8,13 @@ namespace servertest {
 namespace {
 
 TEST(Echo, SmallMessage) {
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   expectEcho(fd.get(), "Hello, world");
 }
 
 TEST(Echo, OneByteAtATimeBothWays) {
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   const std::string payload = randomBytes(300, 1);
   for (char c : payload) {
@@ -26,7 +26,7 @@ TEST(Echo, OneByteAtATimeBothWays) {
 }
 
 TEST(Echo, ManySmallWritesReadAtOnce) {
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   const std::string payload = randomBytes(2000, 2);
   for (char c : payload) ASSERT_EQ(sendAll(fd.get(), std::string(1, c)), 0);
@@ -38,7 +38,7 @@ TEST(Echo, ManySmallWritesReadAtOnce) {
 TEST(Echo, LargePayloadWhileReadingConcurrently) {
   // 8 MiB: more than the high-water mark and the kernel buffers, so the server must pause
   // and resume reading as our reads drain its output.
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   const std::string payload = randomBytes(8 << 20, 3);
   int sendError = -1;
@@ -51,7 +51,7 @@ TEST(Echo, LargePayloadWhileReadingConcurrently) {
 }
 
 TEST(Echo, HalfCloseGetsEverythingThenClose) {
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   const std::string payload = randomBytes(300000, 4);
   ASSERT_EQ(sendAll(fd.get(), payload), 0);
@@ -63,7 +63,7 @@ TEST(Echo, HalfCloseGetsEverythingThenClose) {
 }
 
 TEST(Echo, HalfCloseWithNothingSentCloses) {
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   shutdownWrite(fd.get());
   RecvResult got = readUntilEof(fd.get());
@@ -72,7 +72,7 @@ TEST(Echo, HalfCloseWithNothingSentCloses) {
 }
 
 TEST(Echo, ResetAndAbruptClientsDoNotDisturbOthers) {
-  ServerProcess server;
+  Server server;
   Fd keeper = server.connect();
   expectEcho(keeper.get(), "before");
   for (int i = 0; i < 50; ++i) {
@@ -91,7 +91,7 @@ TEST(Echo, ResetAndAbruptClientsDoNotDisturbOthers) {
 TEST(Echo, ThousandConcurrentConnectionsEachVerified) {
   constexpr size_t kClients = 1000;
   ASSERT_GE(raiseFileLimit(kClients + 100), kClients + 100);
-  ServerProcess server;
+  Server server;
   std::vector<Fd> fds;
   fds.reserve(kClients);
   for (size_t i = 0; i < kClients; ++i) {

@@ -23,7 +23,7 @@ std::vector<std::string> summaryLines(const std::string& err) {
 }
 
 TEST(Lifecycle, SigtermPrintsOneSummaryLineAndExitsZero) {
-  ServerProcess server;
+  Server server;
   {
     Fd fd = server.connect();
     expectEcho(fd.get(), std::string(1000, 'e'));
@@ -42,14 +42,14 @@ TEST(Lifecycle, SigtermPrintsOneSummaryLineAndExitsZero) {
 }
 
 TEST(Lifecycle, SigintToo) {
-  ServerProcess server;
+  Server server;
   server.process().signal(SIGINT);
   EXPECT_EQ(server.process().wait(Millis(10000)), 0);
   EXPECT_EQ(summaryLines(server.process().stderrText()).size(), 1u);
 }
 
 TEST(Lifecycle, SigtermFinishesWritingWhatIsBuffered) {
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   // Fill the server's output for us without reading any of it.
   const std::string chunk(256 * 1024, 'b');
@@ -70,7 +70,7 @@ TEST(Lifecycle, SigtermFinishesWritingWhatIsBuffered) {
 }
 
 TEST(Lifecycle, SigusrOnePrintsJsonStatistics) {
-  ServerProcess server;
+  Server server;
   Fd fd = server.connect();
   expectEcho(fd.get(), "abcdef");
   server.process().signal(SIGUSR1);
@@ -100,7 +100,7 @@ TEST(Lifecycle, SigusrOnePrintsJsonStatistics) {
 TEST(Lifecycle, TwoThreadsServeManyClients) {
   constexpr size_t kClients = 400;
   ASSERT_GE(raiseFileLimit(kClients + 100), kClients + 100);
-  ServerProcess server({"--threads", "2"});
+  Server server({"--threads", "2"});
   std::vector<Fd> fds;
   std::vector<std::string> payloads;
   for (size_t i = 0; i < kClients; ++i) {
@@ -130,7 +130,7 @@ TEST(Lifecycle, TwoThreadsServeManyClients) {
 }
 
 TEST(Lifecycle, TwoThreadsShareTheConnectionLimit) {
-  ServerProcess server({"--threads", "2", "--max-connections", "4"});
+  Server server({"--threads", "2", "--max-connections", "4"});
   std::vector<Fd> fds;
   size_t served = 0;
   for (size_t i = 0; i < 8; ++i) {

@@ -8,7 +8,7 @@ namespace servertest {
 namespace {
 
 TEST(Limits, IdleConnectionIsClosed) {
-  ServerProcess server({"--idle-timeout", "1"});
+  Server server({"--idle-timeout", "1"});
   Fd idle = server.connect();
   Fd busy = server.connect();
   EXPECT_TRUE(staysQuiet(idle.get(), Millis(300)));
@@ -24,7 +24,7 @@ TEST(Limits, IdleConnectionIsClosed) {
 TEST(Limits, ReaderThatStopsReadingIsClosedWhenIdle) {
   // The client sends a lot and never reads: the server's output backs up, its reading pauses,
   // no byte moves, and the idle timeout closes the connection.
-  ServerProcess server({"--idle-timeout", "1"});
+  Server server({"--idle-timeout", "1"});
   Fd fd = server.connect();
   const std::string chunk(64 * 1024, 'a');
   for (int i = 0; i < 512; ++i) {
@@ -34,14 +34,14 @@ TEST(Limits, ReaderThatStopsReadingIsClosedWhenIdle) {
 }
 
 TEST(Limits, IdleTimeoutZeroNeverCloses) {
-  ServerProcess server({"--idle-timeout", "0"});
+  Server server({"--idle-timeout", "0"});
   Fd fd = server.connect();
   EXPECT_TRUE(staysQuiet(fd.get(), Millis(1500)));
   expectEcho(fd.get(), "still here");
 }
 
 TEST(Limits, MaxConnectionsAcceptsAndClosesTheExtra) {
-  ServerProcess server({"--max-connections", "3"});
+  Server server({"--max-connections", "3"});
   std::vector<Fd> served;
   for (int i = 0; i < 3; ++i) {
     served.push_back(server.connect(loopbackSource(static_cast<size_t>(i))));
@@ -60,7 +60,7 @@ TEST(Limits, MaxConnectionsAcceptsAndClosesTheExtra) {
 }
 
 TEST(Limits, SlowReaderDoesNotStallOthersAndIsBounded) {
-  ServerProcess server;
+  Server server;
   Fd slow = server.connect();
   // Push until the server stops taking bytes (its output is past the high-water mark and its
   // reading paused): bounded by the mark plus kernel buffers, far below what we offer.
@@ -84,7 +84,7 @@ TEST(Limits, SelectBackendRefusesPastFdSetsizeAndServesTheRest) {
   if (testBackend() != "select") GTEST_SKIP() << "select backend only";
   constexpr size_t kClients = 1100;
   ASSERT_GE(raiseFileLimit(kClients + 100), kClients + 100);
-  ServerProcess server({"--idle-timeout", "0"});
+  Server server({"--idle-timeout", "0"});
   std::vector<Fd> fds;
   for (size_t i = 0; i < kClients; ++i) fds.push_back(server.connect(loopbackSource(i + 3000)));
   size_t served = 0;
@@ -107,7 +107,7 @@ TEST(Limits, SelectBackendRefusesPastFdSetsizeAndServesTheRest) {
 TEST(Limits, LowDescriptorLimitRefusesThenRecovers) {
   ProcessOptions options;
   options.fileLimit = 64;
-  ServerProcess server({"--idle-timeout", "0"}, options);
+  Server server({"--idle-timeout", "0"}, options);
   EXPECT_TRUE(server.process().waitForStderr("descriptor limit", Millis(3000)))
       << server.process().stderrText();
   constexpr size_t kClients = 100;
