@@ -234,7 +234,7 @@ struct EventLoop::Impl {
   int timeoutFor(int timeoutMs) {
     // seq_cst with post(): either this load sees the task or post() sees this thread as the
     // owner-in-wait and writes the wakeup.
-    if (hasPosted.load() || !deferred.empty() || quit.load(std::memory_order_relaxed)) {
+    if (hasPosted.load() || !deferred.empty() || quit.load()) {
       return 0;
     }
     popStale();
@@ -311,7 +311,8 @@ void EventLoop::runOnce(int timeoutMs) {
 }
 
 void EventLoop::stop() {
-  impl_->quit.store(true, std::memory_order_release);
+  // seq_cst, like owner and hasPosted: see timeoutFor().
+  impl_->quit.store(true);
   if (!inLoopThread()) impl_->wakeup();
 }
 
