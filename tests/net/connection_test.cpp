@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "net_test_util.h"
 #include "reactor/io.h"
@@ -301,6 +303,60 @@ TEST(ConnectionBatch, HalfClosedPeerThatDoesNotReadCausesNoSpin) {
     return client.eof || client.error != 0;
   }));
   EXPECT_TRUE(sameBytes(client.received, data));
+}
+
+TEST(ConnectionBatch, OneReadinessReadsAtMostTheBudget) {
+  reactor::EventLoop loop(reactor::createPoller("auto"));
+  Server server(loop);
+  server.options.readBudgetBytes = 16 * 1024;
+  server.handler.echo = false;
+  server.handler.onMessageHook = [](Connection&, reactor::Buffer& input) { input.retrieveAll(); };
+  Client client = Client::connect(server.port());
+  Connection* conn = server.accept();
+  ASSERT_NE(conn, nullptr);
+  ASSERT_EQ(testsupport::sendAll(client.fd.get(), pattern(100 * 1024)), 0);
+  std::this_thread::sleep_for(20ms);
+  loop.runOnce(1000);
+  EXPECT_EQ(conn->bytesIn(), 16u * 1024);
+  EXPECT_EQ(server.handler.messages, 1);
+  ASSERT_TRUE(runUntil(loop, [&] { return conn->bytesIn() == 100u * 1024; }));
+}
+
+// Per-readiness read budgets: a client that never stops sending does not starve another one.
+TEST(ConnectionBatch, FirehoseDoesNotStarveAPingClient) {
+  reactor::EventLoop loop(reactor::createPoller("auto"));
+  Server server(loop);
+  server.options.readBudgetBytes = 64 * 1024;
+  server.handler.echo = false;
+  server.handler.onMessageHook = [](Connection& conn, reactor::Buffer& input) {
+    if (input.view().starts_with("ping")) conn.send(input);
+    input.retrieveAll();
+  };
+  Client hose = Client::connect(server.port());
+  Client ping = Client::connect(server.port());
+  ASSERT_NE(server.accept(2), nullptr);
+  // A thread keeps the firehose socket full for as long as the test runs, so an unbounded read
+  // loop would never return to the loop.
+  std::atomic<bool> stop{false};
+  std::thread firehose([&] {
+    const std::string chunk = pattern(256 * 1024, 1);
+    while (!stop.load()) testsupport::sendAll(hose.fd.get(), chunk, 50ms);
+  });
+  for (int round = 0; round < 5; ++round) {
+    ping.received.clear();
+    ASSERT_EQ(ping.sendSome("ping"), 4u);
+    int turns = 0;
+    while (ping.received.size() < 4 && turns < 100) {
+      loop.runOnce(5);
+      ping.poll();
+      ++turns;
+    }
+    EXPECT_EQ(ping.received, "ping") << "round " << round;
+    EXPECT_LE(turns, 5) << "round " << round;
+  }
+  stop.store(true);
+  firehose.join();
+  EXPECT_GT(server.handler.messages, 5);
 }
 
 TEST(ConnectionBasics, ClosedConnectionRefusesSendAndIdleHoldsNoBuffers) {

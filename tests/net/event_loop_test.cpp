@@ -1,6 +1,7 @@
 // EventLoop: timers, posting, stop, signals, and batch safety for raw handlers.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -203,6 +204,44 @@ TEST(EventLoopBatch, RemovedHandlerGetsNoFurtherEventOfTheBatch) {
   EXPECT_TRUE(!a != !b);
   EXPECT_EQ(survivor->events, 1);
   loop.remove(survivor->readEnd.get());
+}
+
+// Interest changed mid-dispatch: the rest of the batch is masked with the new interest.
+TEST(EventLoopBatch, InterestDroppedEarlierInTheBatchIsRespected) {
+  EventLoop loop(reactor::createPoller("auto"));
+  struct Side final : reactor::IoHandler {
+    reactor::UniqueFd mine, peer;
+    std::function<void()> onEvent;
+    int writableEvents = 0;
+    void handleEvent(const reactor::Event& ev) override {
+      if (ev.writable()) ++writableEvents;
+      if (onEvent) onEvent();
+    }
+  };
+  Side a, b;
+  for (Side* s : {&a, &b}) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    s->mine.reset(sv[0]);
+    s->peer.reset(sv[1]);
+    ASSERT_FALSE(loop.add(s->mine.get(), reactor::Interest::kWritable, s));
+  }
+  // Both are writable at once; whichever runs first takes write interest away from the other.
+  bool first = true;
+  a.onEvent = [&] {
+    if (std::exchange(first, false)) {
+      ASSERT_FALSE(loop.modify(b.mine.get(), reactor::Interest::kReadable, &b));
+    }
+  };
+  b.onEvent = [&] {
+    if (std::exchange(first, false)) {
+      ASSERT_FALSE(loop.modify(a.mine.get(), reactor::Interest::kReadable, &a));
+    }
+  };
+  loop.runOnce(1000);
+  EXPECT_EQ(a.writableEvents + b.writableEvents, 1);
+  loop.remove(a.mine.get());
+  loop.remove(b.mine.get());
 }
 
 }  // namespace
