@@ -31,6 +31,10 @@ struct ServerOptions {
   /// `sharedOpen` (an atomic touched once per accept and close, never on the data path).
   size_t maxConnections = 10000;
   std::atomic<size_t>* sharedOpen = nullptr;
+  /// When set, every accepted socket is handed to it instead of being served here: one
+  /// acceptor feeding several loops (round-robin through their adopt()) where the kernel does
+  /// not balance SO_REUSEPORT listeners.
+  std::function<void(UniqueFd)> distribute;
   std::chrono::seconds idleTimeout{300};  // 0 = off
   AcceptorOptions acceptor;
   ConnectionOptions connection;
@@ -60,6 +64,8 @@ class TcpServer {
   /// Listens at once (throws std::system_error naming the address, see Acceptor).
   TcpServer(EventLoop& loop, const SockAddr& address, const ServerOptions& options,
             HandlerFactory& factory);
+  /// Listens on nothing: connections arrive through adopt() only.
+  TcpServer(EventLoop& loop, const ServerOptions& options, HandlerFactory& factory);
   ~TcpServer();
 
   const SockAddr& localAddress() const;

@@ -182,20 +182,30 @@ struct TcpServer::Impl final : public ConnectionHandler {
   std::atomic<uint64_t> closedBytesOut{0};
 };
 
-TcpServer::TcpServer(EventLoop& loop, const SockAddr& address, const ServerOptions& options,
-                     HandlerFactory& factory)
+TcpServer::TcpServer(EventLoop& loop, const ServerOptions& options, HandlerFactory& factory)
     : impl_(std::make_unique<Impl>(loop, options, factory)) {
   Impl* impl = impl_.get();
-  impl->acceptor = std::make_unique<Acceptor>(
-      loop, address, options.acceptor,
-      [impl](UniqueFd socket, const SockAddr&) { impl->onNewConnection(std::move(socket)); });
-  impl->local = impl->acceptor->localAddress();
   if (options.idleTimeout.count() > 0) {
     // A quarter of the timeout, within [100 ms, 1 s]: a connection closes at most that late.
     auto interval = std::clamp<std::chrono::milliseconds>(
         options.idleTimeout / 4, std::chrono::milliseconds(100), std::chrono::milliseconds(1000));
     impl->sweepTimer = loop.runEvery(interval, [impl] { impl->sweepIdle(); });
   }
+}
+
+TcpServer::TcpServer(EventLoop& loop, const SockAddr& address, const ServerOptions& options,
+                     HandlerFactory& factory)
+    : TcpServer(loop, options, factory) {
+  Impl* impl = impl_.get();
+  impl->acceptor = std::make_unique<Acceptor>(loop, address, options.acceptor,
+                                              [impl](UniqueFd socket, const SockAddr&) {
+                                                if (impl->options.distribute) {
+                                                  impl->options.distribute(std::move(socket));
+                                                } else {
+                                                  impl->onNewConnection(std::move(socket));
+                                                }
+                                              });
+  impl->local = impl->acceptor->localAddress();
 }
 
 TcpServer::~TcpServer() {

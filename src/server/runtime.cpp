@@ -6,9 +6,11 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -28,6 +30,19 @@ constexpr std::chrono::milliseconds kShutdownGrace{3000};
 constexpr size_t kReservedFds = 16;
 constexpr size_t kReservedFdsPerLoop = 8;
 constexpr size_t kSelectLimit = 1024;  // FD_SETSIZE on the platforms we build for
+
+// Whether the kernel spreads new connections over SO_REUSEPORT listeners (Linux 3.9+). Elsewhere
+// (macOS, older BSDs) the newest listener takes them all, so one acceptor hands connections out
+// round-robin instead. REACTOR_SERVER_HANDOFF=1 forces that path (to test it on Linux).
+bool kernelBalancesReusePort() {
+  const char* force = std::getenv("REACTOR_SERVER_HANDOFF");
+  if (force != nullptr && std::string_view(force) == "1") return false;
+#ifdef __linux__
+  return true;
+#else
+  return false;
+#endif
+}
 
 // Writes one line on stderr in one write, whatever the log level (the contract's summary and
 // SIGUSR1 statistics are output, not logs).
@@ -98,7 +113,9 @@ class Runtime {
     options.acceptor.reusePort = reusePort;
     return options;
   }
-  void startWorker(Worker& worker, const SockAddr& address, std::promise<void> ready);
+  void startWorker(Worker& worker, const std::optional<SockAddr>& address,
+                   std::promise<void> ready);
+  void handOff(UniqueFd socket);
   void beginShutdown();
   void printStatistics();
   void warnAboutLimits(rlim_t fileLimit, std::string_view backend);
@@ -111,14 +128,20 @@ class Runtime {
   std::vector<Worker> workers_;
   bool stopping_ = false;
   size_t shutdownsPending_ = 0;
+  size_t nextWorker_ = 0;  // round-robin hand-off
 };
 
-void Runtime::startWorker(Worker& worker, const SockAddr& address, std::promise<void> ready) {
+// With an address the worker listens on it (SO_REUSEPORT); without, it serves what the main
+// loop hands it.
+void Runtime::startWorker(Worker& worker, const std::optional<SockAddr>& address,
+                          std::promise<void> ready) {
   worker.thread = std::thread([this, &worker, address, ready = std::move(ready)]() mutable {
     try {
       worker.loop = std::make_unique<EventLoop>(createPoller(config_.backend));
       worker.server =
-          std::make_unique<TcpServer>(*worker.loop, address, serverOptions(true), factory());
+          address
+              ? std::make_unique<TcpServer>(*worker.loop, *address, serverOptions(true), factory())
+              : std::make_unique<TcpServer>(*worker.loop, serverOptions(false), factory());
     } catch (...) {
       worker.server.reset();
       worker.loop.reset();
@@ -131,6 +154,19 @@ void Runtime::startWorker(Worker& worker, const SockAddr& address, std::promise<
     worker.server.reset();
     worker.loop.reset();
   });
+}
+
+void Runtime::handOff(UniqueFd socket) {
+  Worker& worker = workers_[nextWorker_];
+  nextWorker_ = (nextWorker_ + 1) % workers_.size();
+  if (&worker == &workers_[0]) {
+    worker.server->adopt(std::move(socket));
+    return;
+  }
+  // The task must be copyable: it carries the raw descriptor and owns it again on arrival.
+  TcpServer* server = worker.server.get();
+  const int fd = socket.release();
+  worker.loop->post([server, fd] { server->adopt(UniqueFd(fd)); });
 }
 
 void Runtime::warnAboutLimits(rlim_t fileLimit, std::string_view backend) {
@@ -171,9 +207,13 @@ int Runtime::run() {
     printLine(fmt::format("reactor-server: backend {}: {}", config_.backend, e.what()));
     return 1;
   }
+  const bool reusePort = config_.threads > 1 && kernelBalancesReusePort();
+  ServerOptions mainOptions = serverOptions(reusePort);
+  if (config_.threads > 1 && !reusePort) {
+    mainOptions.distribute = [this](UniqueFd socket) { handOff(std::move(socket)); };
+  }
   try {
-    main.server = std::make_unique<TcpServer>(*main.loop, address,
-                                              serverOptions(config_.threads > 1), factory());
+    main.server = std::make_unique<TcpServer>(*main.loop, address, mainOptions, factory());
   } catch (const std::exception& e) {
     printLine(fmt::format("reactor-server: {}", e.what()));
     return 1;
@@ -181,12 +221,14 @@ int Runtime::run() {
 
   // The siblings bind the real port (it may have been 0) with SO_REUSEPORT; the kernel spreads
   // new connections over the listening sockets, and each connection stays on its loop.
-  SockAddr bound = main.server->localAddress();
+  const SockAddr bound = main.server->localAddress();
+  std::optional<SockAddr> siblingAddress;
+  if (reusePort) siblingAddress = bound;
   std::string startError;
   for (size_t i = 1; i < workers_.size(); ++i) {
     std::promise<void> ready;
     std::future<void> started = ready.get_future();
-    startWorker(workers_[i], bound, std::move(ready));
+    startWorker(workers_[i], siblingAddress, std::move(ready));
     try {
       started.get();
     } catch (const std::exception& e) {

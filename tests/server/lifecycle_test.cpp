@@ -97,10 +97,10 @@ TEST(Lifecycle, SigusrOnePrintsJsonStatistics) {
   EXPECT_EQ(server.stop(), 0);
 }
 
-TEST(Lifecycle, TwoThreadsServeManyClients) {
+void serveManyClientsOnTwoThreads(const ProcessOptions& options) {
   constexpr size_t kClients = 400;
   ASSERT_GE(raiseFileLimit(kClients + 100), kClients + 100);
-  Server server({"--threads", "2"});
+  Server server({"--threads", "2"}, options);
   std::vector<Fd> fds;
   std::vector<std::string> payloads;
   for (size_t i = 0; i < kClients; ++i) {
@@ -127,6 +127,15 @@ TEST(Lifecycle, TwoThreadsServeManyClients) {
   ASSERT_EQ(found.size(), 1u);
   EXPECT_NE(found[0].find(std::to_string(kClients) + " connections served"), std::string::npos)
       << found[0];
+}
+
+TEST(Lifecycle, TwoThreadsServeManyClients) { serveManyClientsOnTwoThreads({}); }
+
+TEST(Lifecycle, TwoThreadsServeManyClientsThroughHandOff) {
+  // The path for kernels that do not balance SO_REUSEPORT: one acceptor, round-robin.
+  ProcessOptions options;
+  options.env = {"REACTOR_SERVER_HANDOFF=1"};
+  serveManyClientsOnTwoThreads(options);
 }
 
 TEST(Lifecycle, TwoThreadsShareTheConnectionLimit) {
