@@ -113,8 +113,9 @@ class Progress {
       errors += c.errorTotal();
     }
     int64_t now = nowNs();
-    double dt = static_cast<double>(now - lastNs_) / 1e9;
-    double rate = lastNs_ != 0 && dt > 0 ? static_cast<double>(verified - lastVerified_) / dt : 0;
+    int64_t since = lastNs_ != 0 ? lastNs_ : t0;
+    double dt = static_cast<double>(now - since) / 1e9;
+    double rate = dt > 0 ? static_cast<double>(verified - lastVerified_) / dt : 0;
     lastNs_ = now;
     lastVerified_ = verified;
     fmt::print(stderr,

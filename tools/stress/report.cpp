@@ -19,11 +19,11 @@ constexpr Quantile kQuantiles[] = {
 double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
 std::string bytes(uint64_t n) {
-  if (n >= 10ULL << 30)
+  if (n >= 1ULL << 30)
     return fmt::format("{} B ({:.2f} GiB)", n, static_cast<double>(n) / (1ULL << 30));
-  if (n >= 10ULL << 20)
+  if (n >= 1ULL << 20)
     return fmt::format("{} B ({:.1f} MiB)", n, static_cast<double>(n) / (1ULL << 20));
-  if (n >= 10ULL << 10)
+  if (n >= 1ULL << 10)
     return fmt::format("{} B ({:.1f} KiB)", n, static_cast<double>(n) / (1ULL << 10));
   return fmt::format("{} B", n);
 }
@@ -39,9 +39,9 @@ std::string humanSummary(const Report& r, const Options& o) {
                              r.backend, o.threads));
   line("connections", fmt::format("{} of {} established", r.connected, o.connections));
   if (!o.idle) {
-    line("messages",
-         fmt::format("{} sent, {} verified ({} B each way per echo)", r.sent, r.verified,
-                     o.app() ? std::string("app request/answer, not") : std::to_string(o.size)));
+    line("messages", fmt::format("{} sent, {} verified ({})", r.sent, r.verified,
+                                 o.app() ? std::string("app requests and their answers")
+                                         : fmt::format("{} B each", o.size)));
     line("bytes", fmt::format("{} sent, {} received", bytes(r.bytesSent), bytes(r.bytesReceived)));
   }
   std::string kinds;
