@@ -356,7 +356,6 @@ TEST(ConnectionBatch, FirehoseDoesNotStarveAPingClient) {
   }
   stop.store(true);
   firehose.join();
-  EXPECT_GT(server.handler.messages, 5);
 }
 
 TEST(ConnectionBasics, ClosedConnectionRefusesSendAndIdleHoldsNoBuffers) {
