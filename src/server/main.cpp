@@ -1,7 +1,6 @@
 // reactor-server: see CONTRACT.md ("reactor-server") for every flag and behaviour.
 #include <optional>
 
-#include "reactor/io.h"
 #include "reactor/log.h"
 #include "server/options.h"
 #include "server/runtime.h"
@@ -13,6 +12,5 @@ int main(int argc, char** argv) {
     return *code;
   }
   reactor::log::setLevel(*reactor::log::parseLevel(config.logLevel));
-  reactor::io::installFaultInjectionFromEnv();
   return reactor::server::run(config);
 }

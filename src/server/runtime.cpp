@@ -16,6 +16,7 @@
 
 #include "reactor/address.h"
 #include "reactor/event_loop.h"
+#include "reactor/io.h"
 #include "reactor/log.h"
 #include "reactor/protocols.h"
 #include "reactor/tcp_server.h"
@@ -207,6 +208,9 @@ int Runtime::run() {
     printLine(fmt::format("reactor-server: backend {}: {}", config_.backend, e.what()));
     return 1;
   }
+  // After the checks that can refuse to start (so their one line stays the only one), before
+  // any socket I/O.
+  io::installFaultInjectionFromEnv();
   const bool reusePort = config_.threads > 1 && kernelBalancesReusePort();
   ServerOptions mainOptions = serverOptions(reusePort);
   if (config_.threads > 1 && !reusePort) {
