@@ -3,6 +3,7 @@
 // memory behind and must not disturb the clients that stay.
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,18 @@ namespace {
 using namespace testsupport;
 
 constexpr size_t kConnections = 10'000;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
 
 std::string pattern(size_t n, size_t salt) {
   std::string s(n, '\0');
@@ -60,11 +73,11 @@ TEST_F(Churn, TenThousandConnectionsOpenedAndDroppedLeaveNothingBehind) {
   ServerProcess server({"--max-connections", "20000", "--idle-timeout", "0"});
   const pid_t pid = server.process().pid();
   const bool select = testBackend() == "select";
+  const size_t fdsBefore = openFdCount(pid);  // before any connection
 
   // A first small round lets the allocator and the loop reach their working size.
   for (Fd& fd : openMany(server, 500, 0)) closeWithReset(fd);
   ASSERT_TRUE(servesEcho(server));
-  const size_t fdsBefore = openFdCount(pid);
   ASSERT_TRUE(eventually([&] { return openFdCount(pid) == fdsBefore; }, Millis(5000)));
   const size_t rssBefore = statusKiB(pid, "VmRSS");
 
@@ -95,12 +108,16 @@ TEST_F(Churn, TenThousandConnectionsOpenedAndDroppedLeaveNothingBehind) {
         << openFdCount(pid) << " descriptors open, " << fdsBefore << " before";
     ASSERT_TRUE(servesEcho(server));
     const size_t rss = statusKiB(pid, "VmRSS");
-    // What 10,000 connections needed may stay with the allocator, but no more than a few KiB
-    // each; a second identical round must not grow it further (a per-connection leak would).
-    EXPECT_LT(rss, rssBefore + 32 * 1024) << "VmRSS " << rss << " KiB, " << rssBefore << " before";
+    std::cout << "round " << round << ": " << served << " served; server VmRSS " << rssBefore
+              << " KiB before, " << rss << " KiB after\n";
+    // What 10,000 connections needed may stay with the allocator (about 2 MiB is typical),
+    // but a second identical round must not grow it further: 20,000 connections a round make
+    // a leak of 50 bytes each show. ASan's quarantine holds freed memory: no bound there.
+    if (kSanitized) continue;
+    EXPECT_LT(rss, rssBefore + 16 * 1024);
     if (round == 0) rssAfterFirst = rss;
     if (round == 1) {
-      EXPECT_LT(rss, rssAfterFirst + 4 * 1024)
+      EXPECT_LT(rss, rssAfterFirst + 1024)
           << "VmRSS grew from " << rssAfterFirst << " to " << rss << " KiB in the second round";
     }
   }
@@ -112,8 +129,8 @@ void resetsMidMessage(const std::string& protocol) {
   ServerProcess server({"--protocol", protocol, "--idle-timeout", "0"});
   const pid_t pid = server.process().pid();
   const bool app = protocol == "app";
+  const size_t fdsBefore = openFdCount(pid);  // before any connection
   std::vector<Fd> stayers = openMany(server, 10, 0);
-  const size_t fdsBefore = openFdCount(pid);
   for (size_t round = 0; round < 30; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     std::vector<Fd> leavers = openMany(server, 10, 100 + round * 10);
@@ -147,6 +164,7 @@ void resetsMidMessage(const std::string& protocol) {
     }
     for (Fd& fd : leavers) closeWithReset(fd);
   }
+  for (Fd& fd : stayers) closeWithReset(fd);
   EXPECT_TRUE(eventually([&] { return openFdCount(pid) == fdsBefore; }, Millis(10000)))
       << openFdCount(pid) << " descriptors open, " << fdsBefore << " before";
   EXPECT_TRUE(server.process().running());

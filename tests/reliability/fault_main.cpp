@@ -28,9 +28,11 @@ class FaultListener : public ::testing::EmptyTestEventListener {
   }
   void OnTestEnd(const ::testing::TestInfo& info) override {
     if (!info.result()->Failed()) return;
-    std::fprintf(stderr, "reactor: %s.%s failed under fault injection: REACTOR_FAULT_SEED=%s "
+    std::fprintf(stderr,
+                 "reactor: %s.%s failed under fault injection: REACTOR_FAULT_SEED=%s "
                  "--gtest_filter=%s.%s replays it\n",
-                 info.test_suite_name(), info.name(), seed_.c_str(), info.test_suite_name(), info.name());
+                 info.test_suite_name(), info.name(), seed_.c_str(), info.test_suite_name(),
+                 info.name());
   }
 
  private:
