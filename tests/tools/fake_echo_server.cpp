@@ -128,6 +128,7 @@ void FakeEchoServer::run() {
           if (c.faulty && at == offset_) {
             if (fault_ == Fault::kDropByte) continue;
             if (fault_ == Fault::kCorruptByte) b = static_cast<char>(b ^ 0x5a);
+            if (fault_ == Fault::kDuplicateByte) c.out.push_back(b);
             if (fault_ == Fault::kCloseEarly) {
               c.closeAfterFlush = true;
               break;

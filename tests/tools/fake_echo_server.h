@@ -1,6 +1,6 @@
 // An echo server for testing reactor-stress, independent of the reactor library: one thread,
 // poll(2), non-blocking sockets. It can misbehave on purpose on the first connection it
-// accepts: drop one byte, corrupt one byte, or close early, at a given stream offset; never
+// accepts: drop, duplicate or corrupt one byte, or close early, at a given stream offset; never
 // answer at all; or close it at once.
 #pragma once
 
@@ -15,7 +15,15 @@
 
 namespace toolstest {
 
-enum class Fault { kNone, kDropByte, kCorruptByte, kCloseEarly, kSilent, kCloseOnAccept };
+enum class Fault {
+  kNone,
+  kDropByte,
+  kCorruptByte,
+  kCloseEarly,
+  kSilent,
+  kCloseOnAccept,
+  kDuplicateByte
+};
 
 class FakeEchoServer {
  public:

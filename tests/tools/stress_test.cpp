@@ -74,7 +74,7 @@ TEST(StressTest, PrintsAHumanSummaryWithUnits) {
   FakeEchoServer server;
   auto r = stress(target(server.port(), {"--connections", "3", "--messages", "10"}));
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  for (const char* s : {"connections", "3 of 3", "30 sent, 30 verified", "1920 B sent", "elapsed",
+  for (const char* s : {"connections", "3 of 3", "30 sent, 30 verified", "1920 B (1.9 KiB) sent", "elapsed",
                         " s\n", "msgs/s", "p50", "p99.9", "max", " us", "errors"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << " in\n" << r.out;
   }
@@ -124,6 +124,15 @@ TEST(StressTest, DroppedByteIsReported) {
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("echo mismatch at byte offset 300"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("expected"), std::string::npos) << r.err;
+}
+
+TEST(StressTest, ExtraByteIsReported) {
+  FakeEchoServer server(Fault::kDuplicateByte, 63);  // the last byte of the first message
+  auto r = stress(target(server.port(), {"--connections", "1", "--messages", "2", "--size", "64"}));
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("1 more byte(s) than were sent to it (at stream offset 64)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(StressTest, DroppedByteWithNothingBehindItTimesOut) {

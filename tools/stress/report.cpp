@@ -50,7 +50,7 @@ std::string humanSummary(const Report& r, const Options& o) {
                          r.errorsByKind[k]);
   }
   line("errors", fmt::format("{} ({})", r.errors, kinds));
-  line("elapsed", fmt::format("{:.3f} s", r.elapsedS));
+  line("elapsed", fmt::format("{:.{}f} s", r.elapsedS, r.elapsedS < 1 ? 6 : 3));
   if (o.idle) return out;
   std::string rate = fmt::format("{:.0f} msgs/s", r.msgsPerS());
   if (o.rate > 0) {

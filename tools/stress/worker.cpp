@@ -404,6 +404,7 @@ Worker::Worker(const Plan& plan, Rendezvous& rendezvous, std::vector<uint32_t> i
       rendezvous_(rendezvous),
       ids_(std::move(ids)),
       loop_(std::move(poller)),
+      backendName_(loop_.poller().name()),
       ring_(ids_.size() * static_cast<size_t>(opt_.pipeline)),
       scratch_(kScratchBytes) {
   conns_.reserve(ids_.size());
@@ -419,10 +420,6 @@ Worker::Worker(const Plan& plan, Rendezvous& rendezvous, std::vector<uint32_t> i
 
 Worker::~Worker() {
   if (thread_.joinable()) finish();
-}
-
-const char* Worker::backendName() const {
-  return const_cast<EventLoop&>(loop_).poller().name().data();
 }
 
 void Worker::start() {

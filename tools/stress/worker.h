@@ -89,7 +89,7 @@ class Worker {
   /// When the last counted answer arrived (0 if traffic never ran).
   int64_t finishedNs() const { return finishedNs_; }
   size_t size() const { return ids_.size(); }
-  const char* backendName() const;
+  const std::string& backendName() const { return backendName_; }
 
   class Conn;
 
@@ -111,6 +111,7 @@ class Worker {
   Rendezvous& rendezvous_;
   std::vector<uint32_t> ids_;
   EventLoop loop_;
+  std::string backendName_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<Conn*> active_;  // connected, in slot order (the open loop's round robin)
   std::vector<int64_t> ring_;  // per connection, `pipeline` start times
