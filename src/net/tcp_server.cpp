@@ -38,7 +38,7 @@ struct TcpServer::Impl final : public ConnectionHandler {
     closedBytesIn.fetch_add(conn.bytesIn(), std::memory_order_relaxed);
     closedBytesOut.fetch_add(conn.bytesOut(), std::memory_order_relaxed);
     unreserve();
-    log::debug("connection fd {} closed: {}", conn.fd(), toString(reason));
+    log::debug("connection closed: {}", toString(reason));
     ConnectionHandler* handler = protocol(conn);
     conn.context = nullptr;
     handler->onClose(conn, reason);

@@ -130,6 +130,16 @@ TEST_F(App, TutorialClientSendsOneRequestAndHalfCloses) {
   EXPECT_EQ(all.data, "");
 }
 
+TEST_F(App, IncompleteRequestThenHalfCloseIsClosedWithoutAnswer) {
+  Fd fd = server.connect();
+  const std::string request = jsonRequest("search", "ring");
+  ASSERT_EQ(sendAll(fd.get(), request.substr(0, request.size() - 3)), 0);
+  shutdownWrite(fd.get());
+  RecvResult rest = readUntilEof(fd.get());
+  EXPECT_EQ(rest.status, RecvStatus::kEof);
+  EXPECT_EQ(rest.data, "");
+}
+
 TEST_F(App, ContentLengthAtTheLimitIsAccepted) {
   Fd fd = server.connect();
   WireMessage m = ask(fd.get(), binaryRequest(std::string(1000, 'z')));

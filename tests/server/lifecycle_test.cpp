@@ -69,6 +69,21 @@ TEST(Lifecycle, SigtermFinishesWritingWhatIsBuffered) {
   EXPECT_EQ(server.process().wait(Millis(10000)), 0);
 }
 
+TEST(Lifecycle, SigtermForceClosesAReaderThatNeverReads) {
+  // The buffered output can never be written: the flush is bounded, then the server closes
+  // the connection and exits 0 anyway.
+  Server server;
+  Fd fd = server.connect();
+  const std::string chunk(256 * 1024, 'n');
+  for (int i = 0; i < 256; ++i) {
+    if (sendAll(fd.get(), chunk, Millis(300)) != 0) break;
+  }
+  server.process().signal(SIGTERM);
+  EXPECT_EQ(server.process().wait(Millis(15000)), 0);
+  EXPECT_EQ(summaryLines(server.process().stderrText()).size(), 1u);
+  EXPECT_TRUE(waitForHangup(fd.get(), Millis(5000)));
+}
+
 TEST(Lifecycle, SigusrOnePrintsJsonStatistics) {
   Server server;
   Fd fd = server.connect();
