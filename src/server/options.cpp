@@ -66,7 +66,9 @@ std::optional<int> parseCommandLine(int argc, char** argv, Config* config) {
   app.add_option("--protocol", config->protocol, "protocol served")
       ->check(oneOf({"echo", "app"}))
       ->capture_default_str();
-  app.add_option("--threads", config->threads, "event loops, one per thread (SO_REUSEPORT)")
+  app.add_option(
+         "--threads", config->threads,
+         "event loops, one per thread; helps once one core is saturated by many busy connections")
       ->check(integerIn(1, 256))
       ->capture_default_str();
   app.add_option("--max-connections", config->maxConnections,

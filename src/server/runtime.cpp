@@ -217,6 +217,9 @@ int Runtime::run() {
     mainOptions.distribute = [this](UniqueFd socket) { handOff(std::move(socket)); };
   }
   try {
+    // SO_REUSEPORT would let us share a port that another server of this user listens on with
+    // SO_REUSEPORT too; an ordinary bind first makes "address in use" an error as it should be.
+    if (reusePort && address.port() != 0) listenOn(address, 1, false);
     main.server = std::make_unique<TcpServer>(*main.loop, address, mainOptions, factory());
   } catch (const std::exception& e) {
     printLine(fmt::format("reactor-server: {}", e.what()));

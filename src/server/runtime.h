@@ -1,6 +1,11 @@
 // reactor-server at run time: N event loops (one per thread, each with its own listening socket
 // on the same port through SO_REUSEPORT), signal handling on the main loop, statistics and the
 // graceful shutdown.
+//
+// When --threads helps: a single loop already handles tens of thousands of mostly idle
+// connections; more loops pay off only once one core is saturated (many busy connections, small
+// messages, where syscalls dominate). Past the number of cores they only add contention. Each
+// connection stays on the loop that accepted it, so one very busy connection cannot be spread.
 #pragma once
 
 #include "server/options.h"

@@ -130,6 +130,14 @@ TEST(ServerCli, AddressInUseNamesTheAddressAndExitsOne) {
   EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
 }
 
+TEST(ServerCli, AddressInUseWithThreadsToo) {
+  // Two multi-threaded servers (both SO_REUSEPORT) must not share a port either.
+  Server first({"--threads", "2"});
+  ProcessResult r = runServer({"--port", std::to_string(first.port()), "--threads", "2"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("127.0.0.1:" + std::to_string(first.port())), std::string::npos) << r.err;
+}
+
 TEST(ServerCli, UnbindableAddressExitsOne) {
   // 192.0.2.1 (TEST-NET-1) is not an address of this host.
   ProcessResult r = runServer({"--host", "192.0.2.1", "--port", "0"});
