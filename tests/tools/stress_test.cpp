@@ -2,6 +2,8 @@
 // against servers broken on purpose, and in app mode against the real reactor-server.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -74,8 +76,8 @@ TEST(StressTest, PrintsAHumanSummaryWithUnits) {
   FakeEchoServer server;
   auto r = stress(target(server.port(), {"--connections", "3", "--messages", "10"}));
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  for (const char* s : {"connections", "3 of 3", "30 sent, 30 verified", "1920 B (1.9 KiB) sent", "elapsed",
-                        " s\n", "msgs/s", "p50", "p99.9", "max", " us", "errors"}) {
+  for (const char* s : {"connections", "3 of 3", "30 sent, 30 verified", "1920 B (1.9 KiB) sent",
+                        "elapsed", " s\n", "msgs/s", "p50", "p99.9", "max", " us", "errors"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << " in\n" << r.out;
   }
   EXPECT_EQ(r.err, "");  // not a terminal: no progress line
@@ -256,6 +258,58 @@ TEST(StressTest, AppModeAgainstTheRealServer) {
   EXPECT_EQ(j["messages_sent"], 320);
   EXPECT_EQ(j["messages_verified"], 320);
   EXPECT_EQ(j["errors"], 0);
+}
+
+TEST(StressTest, ConnectionsTheServerRefusesPastItsLimitAreReported) {
+  testsupport::ServerProcess server({"--max-connections", "5"});
+  auto r = stress(target(server.port(), {"--connections", "8", "--messages", "5", "--json"}));
+  EXPECT_EQ(r.exitCode, 1);
+  auto j = parseJson(r);
+  // The server closes them at once, perhaps with a reset, perhaps before traffic begins.
+  EXPECT_EQ(j["errors"], 3);
+  EXPECT_EQ(j["errors_by_kind"]["closed"].get<int>() + j["errors_by_kind"]["reset"].get<int>(), 3);
+  EXPECT_NE(r.err.find("failed: 3 error(s)"), std::string::npos) << r.err;
+  EXPECT_EQ(j["messages_verified"], 25);
+}
+
+TEST(StressTest, EveryBackendOfThisBuild) {
+  FakeEchoServer server;
+  const char* env = std::getenv("REACTOR_BUILT_BACKENDS");
+  std::string list = env != nullptr ? env : "";
+  ASSERT_FALSE(list.empty());
+  size_t from = 0;
+  while (from <= list.size()) {
+    size_t comma = std::min(list.find(',', from), list.size());
+    std::string backend = list.substr(from, comma - from);
+    from = comma + 1;
+    auto r = stress(target(server.port(), {"--backend", backend, "--connections", "10",
+                                           "--messages", "20", "--pipeline", "2", "--json"}));
+    ASSERT_EQ(r.exitCode, 0) << backend << ": " << r.err;
+    auto j = parseJson(r);
+    EXPECT_EQ(j["backend"], backend);
+    EXPECT_EQ(j["messages_verified"], 200);
+  }
+}
+
+TEST(StressTest, SurvivesInjectedShortReadsAndWritesEintrAndEagain) {
+  FakeEchoServer server;
+  testsupport::ProcessOptions opts;
+  opts.env = {"REACTOR_FAULT_SEED=12345"};
+  for (const char* protocol : {"echo", "app"}) {
+    std::unique_ptr<testsupport::ServerProcess> app;
+    uint16_t port = server.port();
+    if (std::string(protocol) == "app") {
+      app = std::make_unique<testsupport::ServerProcess>(
+          std::vector<std::string>{"--protocol", "app"});
+      port = app->port();
+    }
+    auto r = stress(target(port, {"--protocol", protocol, "--connections", "6", "--messages", "30",
+                                  "--size", "3000", "--pipeline", "3", "--json"}),
+                    opts);
+    ASSERT_EQ(r.exitCode, 0) << protocol << ": " << r.err;
+    EXPECT_NE(r.err.find("fault injection on"), std::string::npos) << r.err;
+    EXPECT_EQ(parseJson(r)["messages_verified"], 180);
+  }
 }
 
 TEST(StressTest, AppModeChecksEveryAnswer) {

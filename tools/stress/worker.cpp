@@ -260,10 +260,15 @@ void Worker::Conn::onReadable(int64_t now) {
       closeQuietly();
       return;
     }
-    std::string what = w_.opt_.idle
-                           ? "while idle"
-                           : fmt::format("early, with {} message(s) unanswered after {} answered",
-                                         sendSeq_ - recvSeq_ + (begun_ ? 1 : 0), recvSeq_);
+    std::string what;
+    if (w_.opt_.idle) {
+      what = "while idle";
+    } else if (!w_.trafficOn_) {
+      what = "right after connecting (is it over its connection limit?)";
+    } else {
+      what = fmt::format("early, with {} message(s) unanswered after {} answered",
+                         sendSeq_ - recvSeq_ + (begun_ ? 1 : 0), recvSeq_);
+    }
     fail(ErrorKind::kClosed, fmt::format("connection {}: closed by the server {}", id_, what));
     return;
   }
