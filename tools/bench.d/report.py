@@ -353,7 +353,7 @@ def build(d):
                 ok = k.get("errors") == "0" and k.get("verify_failures") == "0" and fnum(k.get("rt_per_s"), 0) > 0
                 checks.append((f"{int(row['conns']):,} concurrent connections held and served", f"errors={k.get('errors', '?')} rt/s={fmt(fnum(k.get('rt_per_s')))}",
                                "met" if ok else "MISSED"))
-        md.append(table(["server", "connections (all active)", "errors", "verify failures", "rt/s", "p99 µs", "VmRSS kB before → during"], rows))
+        md.append(table(["server", "connections (all active)", "errors", "verify failures", "rt/s", "p99 µs", "VmRSS kB before → after"], rows))
         md.append("")
 
     stress = read_tsv(os.path.join(d, "stress.tsv"))
