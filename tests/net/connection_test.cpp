@@ -38,6 +38,7 @@ using reactor::Connection;
 class ConnectionTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
+    previousHooks_ = reactor::io::detail::gHooks;
     if (!GetParam()) return;
     uint64_t seed = std::random_device{}();
     if (const char* env = std::getenv("REACTOR_TEST_SEED")) seed = std::strtoull(env, nullptr, 10);
@@ -46,9 +47,10 @@ class ConnectionTest : public ::testing::TestWithParam<bool> {
     injector_ = std::make_unique<reactor::io::FaultInjector>(seed);
     reactor::io::setHooks(injector_.get());
   }
-  void TearDown() override { reactor::io::setHooks(nullptr); }
+  void TearDown() override { reactor::io::setHooks(previousHooks_); }
 
   reactor::EventLoop loop_{reactor::createPoller("auto")};
+  reactor::io::Hooks* previousHooks_ = nullptr;
   std::unique_ptr<reactor::io::FaultInjector> injector_;
 };
 
@@ -216,6 +218,7 @@ TEST_P(ConnectionTest, BackpressureBoundsTheOutputAgainstAReaderThatDoesNotRead)
 
 // Not under fault injection: a spurious EAGAIN would keep the first read out of the batch.
 TEST(ConnectionBatch, StaleEventsAfterCloseAndReuseInOneBatchAreNeverDispatched) {
+  if (nettest::faultsInjected()) GTEST_SKIP() << "needs both reads in one batch";
   reactor::EventLoop loop_(reactor::createPoller("auto"));
   Server server(loop_);
   struct Recorder final : reactor::IoHandler {
@@ -307,6 +310,7 @@ TEST(ConnectionBatch, HalfClosedPeerThatDoesNotReadCausesNoSpin) {
 }
 
 TEST(ConnectionBatch, OneReadinessReadsAtMostTheBudget) {
+  if (nettest::faultsInjected()) GTEST_SKIP() << "counts exact reads";
   reactor::EventLoop loop(reactor::createPoller("auto"));
   Server server(loop);
   server.options.readBudgetBytes = 16 * 1024;
@@ -329,13 +333,19 @@ TEST(ConnectionBatch, FirehoseDoesNotStarveAPingClient) {
   Server server(loop);
   server.options.readBudgetBytes = 64 * 1024;
   server.handler.echo = false;
-  server.handler.onMessageHook = [](Connection& conn, reactor::Buffer& input) {
-    if (input.view().starts_with("ping")) conn.send(input);
-    input.retrieveAll();
+  Connection* pingConn = nullptr;
+  server.handler.onMessageHook = [&](Connection& conn, reactor::Buffer& input) {
+    if (&conn == pingConn) {
+      conn.send(input);
+    } else {
+      input.retrieveAll();
+    }
   };
   Client hose = Client::connect(server.port());
+  ASSERT_NE(server.accept(1), nullptr);
   Client ping = Client::connect(server.port());
-  ASSERT_NE(server.accept(2), nullptr);
+  pingConn = server.accept(2);
+  ASSERT_NE(pingConn, nullptr);
   // A thread keeps the firehose socket full for as long as the test runs, so an unbounded read
   // loop would never return to the loop.
   std::atomic<bool> stop{false};
@@ -353,7 +363,8 @@ TEST(ConnectionBatch, FirehoseDoesNotStarveAPingClient) {
       ++turns;
     }
     EXPECT_EQ(ping.received, "ping") << "round " << round;
-    EXPECT_LE(turns, 5) << "round " << round;
+    // A few turns (more when faults shorten the reads); starvation would be all 100.
+    EXPECT_LE(turns, 20) << "round " << round;
   }
   stop.store(true);
   firehose.join();
@@ -442,6 +453,7 @@ TEST(ConnectionBasics, AnEchoedMessageCostsOneReadAndOneWriteAndNoInterestChange
   Client client = Client::connect(server.port());
   ASSERT_NE(server.accept(), nullptr);
   CountingHooks hooks;
+  reactor::io::Hooks* previous = reactor::io::detail::gHooks;
   reactor::io::setHooks(&hooks);
   const int modifiesBefore = poller->modifies;
   constexpr int kMessages = 50;
@@ -454,7 +466,7 @@ TEST(ConnectionBasics, AnEchoedMessageCostsOneReadAndOneWriteAndNoInterestChange
       return client.received.size() >= msg.size();
     }));
   }
-  reactor::io::setHooks(nullptr);
+  reactor::io::setHooks(previous);
   EXPECT_EQ(hooks.reads, kMessages);
   EXPECT_EQ(hooks.writes, kMessages);
   EXPECT_EQ(poller->modifies, modifiesBefore);

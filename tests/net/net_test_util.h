@@ -16,6 +16,7 @@
 #include "reactor/acceptor.h"
 #include "reactor/connection.h"
 #include "reactor/event_loop.h"
+#include "reactor/io.h"
 #include "support/socket_client.h"
 
 namespace nettest {
@@ -32,6 +33,10 @@ inline bool runUntil(reactor::EventLoop& loop, const std::function<bool()>& pred
   }
   return true;
 }
+
+/// Whether socket calls are faulted process-wide (REACTOR_FAULT_SEED with the fault-aware main):
+/// tests that count exact reads or need two reads in one batch skip then.
+inline bool faultsInjected() { return reactor::io::detail::gHooks != nullptr; }
 
 /// A deterministic pattern so that order and completeness can be checked byte by byte.
 inline std::string pattern(size_t n, size_t salt = 0) {
