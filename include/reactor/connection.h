@@ -41,6 +41,8 @@ class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
   /// New bytes were appended to `input`; consume (retrieve) what forms complete messages.
+  /// `input` may be a per-thread buffer lent for this call (so a message that arrives whole
+  /// costs no allocation): use it, not conn.input(); what is left is kept for the next call.
   virtual void onMessage(Connection& conn, Buffer& input) = 0;
   /// The peer shut down its write side (EOF). Default: finish writing what is pending, then
   /// shut down our side and close (conn.shutdownAfterWrite()).
@@ -81,6 +83,7 @@ class Connection final : public IoHandler {
   int fd() const { return fd_.get(); }
   bool closed() const { return (state_ & kClosed) != 0; }
   bool readPaused() const { return (state_ & kReadPaused) != 0; }
+  /// The unconsumed tail of earlier reads (outside onMessage, which gets the buffer to use).
   Buffer& input() { return input_; }
   size_t pendingOutput() const { return output_.readableBytes(); }
   EventLoop& loop() const { return *loop_; }

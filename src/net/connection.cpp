@@ -90,14 +90,54 @@ void Connection::handleEvent(const Event& event) {
   if (event.error() && interestMask(state_) == 0) closeOnSocketError();
 }
 
+namespace {
+
+// One read buffer per loop thread, lent to a connection whose own input is empty: a message that
+// arrives whole is read, handled and consumed there, so the common case allocates nothing and an
+// idle connection still holds no buffer. Only an incomplete tail moves into the connection.
+struct ReadScratch {
+  Buffer buffer;
+  bool lent = false;  // a handler re-entering handleRead of another connection reads its own
+};
+thread_local ReadScratch tReadScratch;
+
+class ScratchLease {
+ public:
+  explicit ScratchLease(const Buffer& own) {
+    ReadScratch& scratch = tReadScratch;
+    if (!own.empty() || scratch.lent) return;
+    scratch.lent = true;
+    // Allocated once per thread: retrieveAll() keeps the storage.
+    if (scratch.buffer.writableBytes() < Buffer::kSpill)
+      scratch.buffer.ensureWritable(Buffer::kSpill);
+    scratch_ = &scratch;
+  }
+  ~ScratchLease() {
+    if (scratch_ == nullptr) return;
+    scratch_->buffer.retrieveAll();
+    scratch_->lent = false;
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+
+  Buffer* buffer() const { return scratch_ != nullptr ? &scratch_->buffer : nullptr; }
+
+ private:
+  ReadScratch* scratch_ = nullptr;
+};
+
+}  // namespace
+
 void Connection::handleRead() {
+  ScratchLease lease(input_);
+  Buffer& in = lease.buffer() != nullptr ? *lease.buffer() : input_;
   const size_t budget = options_->readBudgetBytes;
   size_t total = 0;
   bool eof = false;
   while (total < budget) {
-    const size_t offered = std::min(budget - total, input_.writableBytes() + Buffer::kSpill);
+    const size_t offered = std::min(budget - total, in.writableBytes() + Buffer::kSpill);
     int err = 0;
-    const ssize_t n = input_.readFd(fd(), &err, offered);
+    const ssize_t n = in.readFd(fd(), &err, offered);
     if (n > 0) {
       total += static_cast<size_t>(n);
       // A short read drained the socket: reading again would only return EAGAIN.
@@ -116,8 +156,9 @@ void Connection::handleRead() {
   if (total > 0) {
     bytesIn_ += total;
     lastActivity_ = loop_->now();
-    if (handler_ != nullptr) handler_->onMessage(*this, input_);
+    if (handler_ != nullptr) handler_->onMessage(*this, in);
     if (closed()) return;
+    if (&in != &input_ && !in.empty()) input_.append(in.peek(), in.readableBytes());
   }
   if (eof) {
     setState(kPeerShutdown, 0);
