@@ -162,4 +162,17 @@ uint16_t closedPort() {
   return ntohs(a.sin_port);
 }
 
+std::string withoutFaultNotice(const std::string& err) {
+  std::string out;
+  size_t from = 0;
+  while (from < err.size()) {
+    size_t end = err.find('\n', from);
+    end = end == std::string::npos ? err.size() : end + 1;
+    std::string_view line(err.data() + from, end - from);
+    if (line.find("fault injection on, seed=") == std::string_view::npos) out += line;
+    from = end;
+  }
+  return out;
+}
+
 }  // namespace toolstest

@@ -57,4 +57,8 @@ class FakeEchoServer {
 /// A loopback port on which nothing listens (bound, then closed).
 uint16_t closedPort();
 
+/// stderr without the "fault injection on, seed=N" notice the programs print when the suite
+/// runs under REACTOR_FAULT_SEED, so exact-output checks hold in fault runs too.
+std::string withoutFaultNotice(const std::string& err);
+
 }  // namespace toolstest

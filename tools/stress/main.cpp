@@ -286,7 +286,8 @@ int run(const Options& o) {
     for (const auto& d : w.errorDetails()) {
       if (details.size() < 10) details.push_back(d);
     }
-    if (!o.idle && w.busyFraction() > 0.95) {
+    // A run shorter than half a second says little about saturation: don't warn on it.
+    if (!o.idle && report.elapsedS >= 0.5 && w.busyFraction() > 0.95) {
       fmt::print(stderr,
                  "reactor-stress: warning: event loop {} was busy {:.0f}% of the time: "
                  "the generator may be the bottleneck (try more --threads)\n",

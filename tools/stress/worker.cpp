@@ -41,6 +41,10 @@ ErrorKind kindOfErrno(int err) {
   }
 }
 
+const char* resetHint(int err) {
+  return err == EPIPE || err == ECONNRESET ? " (the server closed the connection early)" : "";
+}
+
 }  // namespace
 
 const char* toString(ErrorKind kind) {
@@ -223,7 +227,8 @@ void Worker::Conn::pump(int64_t now) {
         return;
       }
       int err = errno;
-      fail(kindOfErrno(err), fmt::format("connection {}: write: {}", id_, std::strerror(err)));
+      fail(kindOfErrno(err),
+           fmt::format("connection {}: write: {}{}", id_, std::strerror(err), resetHint(err)));
       return;
     }
     sendPos_ += static_cast<size_t>(n);
@@ -269,7 +274,8 @@ void Worker::Conn::onReadable(int64_t now) {
       what = fmt::format("early, with {} message(s) unanswered after {} answered",
                          sendSeq_ - recvSeq_ + (begun_ ? 1 : 0), recvSeq_);
     }
-    fail(ErrorKind::kClosed, fmt::format("connection {}: closed by the server {}", id_, what));
+    fail(ErrorKind::kClosed,
+         fmt::format("connection {}: the server closed the connection {}", id_, what));
     return;
   }
   if (n < 0) {
@@ -277,7 +283,8 @@ void Worker::Conn::onReadable(int64_t now) {
     // level-triggered poller reports the socket again.
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     int err = errno;
-    fail(kindOfErrno(err), fmt::format("connection {}: read: {}", id_, std::strerror(err)));
+    fail(kindOfErrno(err),
+         fmt::format("connection {}: read: {}{}", id_, std::strerror(err), resetHint(err)));
     return;
   }
   lastProgressNs_ = now;
