@@ -204,9 +204,11 @@ struct EventLoop::Impl {
       it = timers.find(id);
       if (it == timers.end()) continue;  // cancelled from inside its own callback
       it->second.callback = std::move(callback);
-      // From the previous deadline, not from now, so the period does not drift; but never
-      // in the past, which would run it again at once.
-      it->second.deadline = std::max(it->second.deadline + it->second.interval, now);
+      // From the previous deadline, not from now, so the period does not drift; after a stall
+      // that skipped whole periods, from now, so it does not fire in a burst to catch up.
+      Timer& t = it->second;
+      t.deadline += t.interval;
+      if (t.deadline <= now) t.deadline = now + t.interval;
       pushTimer(id, it->second);
     }
   }
