@@ -41,7 +41,7 @@ std::string humanSummary(const Report& r, const Options& o) {
   if (!o.idle) {
     line("messages", fmt::format("{} sent, {} verified ({})", r.sent, r.verified,
                                  o.app() ? std::string("app requests and their answers")
-                                         : fmt::format("{} B each", o.size)));
+                                         : fmt::format("{} B each way per echo", o.size)));
     line("bytes", fmt::format("{} sent, {} received", bytes(r.bytesSent), bytes(r.bytesReceived)));
   }
   std::string kinds;
