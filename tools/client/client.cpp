@@ -111,7 +111,7 @@ class Run {
       address_ = all.front();
       return true;
     } catch (const std::exception& e) {
-      fmt::print(stderr, "reactor-client: cannot resolve {}: {}\n", target_.host, e.what());
+      fmt::print(stderr, "reactor-client: {}\n", e.what());
       return false;
     }
   }
