@@ -223,10 +223,16 @@ def build(d):
                     cells.append(f"{fmt(a, 2)} / {fmt(b, 2)}" if a or b else "–")
                 rows.append([s] + cells)
             md.append(table(["server"] + [cfg_label(c) for c in tput_cfgs], rows))
-        bad = [(c, s, st) for c in tput_cfgs for s in main_servers for st in runs.status(c, s) if st != "ok"]
+        bad = []
+        for c in tput_cfgs:
+            for s in main_servers:
+                sts = runs.status(c, s)
+                unclean = [st for st in sts if st != "ok"]
+                if unclean:
+                    bad.append(f"{s} {cfg_label(c)} ({len(unclean)}/{len(sts)}: {', '.join(sorted(set(unclean)))})")
         if bad:
-            md.append("\nCells measured without a clean attempt (used anyway, least disturbed): " +
-                      ", ".join(f"{s} {cfg_label(c)} ({st})" for c, s, st in bad))
+            md.append(f"\nRounds without a clean attempt ({len(bad)} cells; the least disturbed attempt is "
+                      "used, see runs.tsv): " + "; ".join(bad))
         md.append("\nrt/s: pingpong's round trips per second (closed loop, depth 1). CPU: the server "
                   "process's user+system time per round trip over the counted window (includes the "
                   "kernel's TCP work done in its context). N ≥ 100: the single-threaded generator "
