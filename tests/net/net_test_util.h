@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -124,6 +125,9 @@ struct Server {
     acceptor = std::make_unique<reactor::Acceptor>(
         loop, reactor::SockAddr::parse("127.0.0.1", 0), acceptorOptions,
         [this](reactor::UniqueFd fd, const reactor::SockAddr&) {
+          // As TcpServer does: the rest of a short write must not wait for a delayed ACK.
+          const int on = 1;
+          ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
           std::error_code ec;
           reactor::Connection* conn =
               reactor::Connection::create(loop, std::move(fd), &handler, &options, ec);
