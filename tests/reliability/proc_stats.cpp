@@ -1,12 +1,15 @@
 #include "proc_stats.h"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <stdexcept>
 #include <thread>
 
 namespace reliability {
+
+bool procAvailable() { return ::access("/proc/self/status", R_OK) == 0; }
 
 size_t openFdCount(pid_t pid) {
   const std::string path = "/proc/" + std::to_string(pid) + "/fd";

@@ -11,6 +11,9 @@
 
 namespace reliability {
 
+/// Whether /proc describes processes here (Linux); the tests that read it skip otherwise.
+bool procAvailable();
+
 /// Open descriptors of `pid` (entries of /proc/PID/fd); throws if it cannot be read.
 size_t openFdCount(pid_t pid);
 
