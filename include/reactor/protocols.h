@@ -28,7 +28,9 @@ class SharedHandlerFactory final : public HandlerFactory {
 
 /// The app protocol's server side. Requests are answered in order (pipelining included);
 /// bad input gets one {"error": ...} answer, then the connection is shut down after that
-/// answer is written, and nothing more it sends is read as a request.
+/// answer is written, and nothing more it sends is read as a request. What still arrives is
+/// discarded for a bounded time and byte count (so the answer is not lost to a reset), then the
+/// connection is closed (nginx's lingering close).
 ///
 /// Memory: a connection between messages holds no protocol state at all (a shared handler);
 /// a per-connection decoder exists only while a message is incomplete. It relies on
@@ -42,11 +44,10 @@ class AppFactory final : public HandlerFactory {
 
   class Handler;  // shared, between messages
   class Session;  // per connection, while a message is incomplete
-  class Failed;   // after bad input: discards what arrives
+  class Failed;   // per connection, after bad input: discards what arrives, for a while
 
  private:
   std::unique_ptr<Handler> handler_;
-  std::unique_ptr<Failed> failed_;
 };
 
 }  // namespace reactor

@@ -46,21 +46,35 @@ Outcome serve(Connection& conn, Buffer& input, app::Decoder& decoder) {
 
 class AppFactory::Failed final : public ConnectionHandler {
  public:
+  explicit Failed(Clock::time_point since) : since_(since) {}
+
   // The error answer is on its way and our side shuts down after it; what the peer still
-  // sends is not a request any more.
-  void onMessage(Connection& /*conn*/, Buffer& input) override { input.retrieveAll(); }
+  // sends is not a request any more. It is discarded rather than left unread, because closing
+  // with unread bytes makes the kernel send a reset that can destroy the answer in flight; but
+  // only for a while, or a client that keeps streaming would hold the connection for ever
+  // (its bytes keep the idle timeout from firing).
+  void onMessage(Connection& conn, Buffer& input) override {
+    discarded_ += input.readableBytes();
+    input.retrieveAll();
+    if (discarded_ > kLingerBytes || conn.loop().now() - since_ > kLingerTime) conn.close();
+  }
+
+ private:
+  static constexpr size_t kLingerBytes = 64 * 1024;
+  static constexpr Clock::duration kLingerTime = std::chrono::seconds(2);
+
+  Clock::time_point since_;
+  size_t discarded_ = 0;
 };
 
 class AppFactory::Handler final : public ConnectionHandler {
  public:
-  Handler(size_t maxMessageBytes, Failed& failed) : max_(maxMessageBytes), failed_(failed) {}
+  explicit Handler(size_t maxMessageBytes) : max_(maxMessageBytes) {}
   void onMessage(Connection& conn, Buffer& input) override;
   size_t maxMessageBytes() const { return max_; }
-  Failed& failed() { return failed_; }
 
  private:
   size_t max_;
-  Failed& failed_;
 };
 
 class AppFactory::Session final : public ConnectionHandler {
@@ -71,8 +85,8 @@ class AppFactory::Session final : public ConnectionHandler {
     const Outcome outcome = serve(conn, input, decoder_);
     // Closed inside serve(): release() already scheduled this object's deletion.
     if (conn.closed() || outcome == Outcome::kPartial) return;
-    conn.context =
-        outcome == Outcome::kClean ? static_cast<ConnectionHandler*>(&shared_) : &shared_.failed();
+    conn.context = outcome == Outcome::kClean ? static_cast<ConnectionHandler*>(&shared_)
+                                              : new Failed(conn.loop().now());
     delete this;
   }
 
@@ -87,22 +101,21 @@ void AppFactory::Handler::onMessage(Connection& conn, Buffer& input) {
   const Outcome outcome = serve(conn, input, decoder);
   if (conn.closed() || outcome == Outcome::kClean) return;
   if (outcome == Outcome::kFailed) {
-    conn.context = &failed_;
+    conn.context = new Failed(conn.loop().now());
   } else {
     conn.context = new Session(*this, std::move(decoder));
   }
 }
 
-AppFactory::AppFactory(size_t maxMessageBytes) : failed_(std::make_unique<Failed>()) {
-  handler_ = std::make_unique<Handler>(maxMessageBytes, *failed_);
-}
+AppFactory::AppFactory(size_t maxMessageBytes)
+    : handler_(std::make_unique<Handler>(maxMessageBytes)) {}
 
 AppFactory::~AppFactory() = default;
 
 ConnectionHandler* AppFactory::create(Connection& /*conn*/) { return handler_.get(); }
 
 void AppFactory::release(Connection& conn, ConnectionHandler* handler) {
-  if (handler == handler_.get() || handler == failed_.get() || handler == nullptr) return;
+  if (handler == handler_.get() || handler == nullptr) return;
   // Called from inside a callback, possibly the session's own: delete after the batch.
   conn.loop().defer([handler] { delete handler; });
 }

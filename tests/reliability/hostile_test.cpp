@@ -171,8 +171,7 @@ TEST_F(HostileApp, AbsurdDeclaredLengthsAllocateNothing) {
 // the answer is not lost to a reset). A client that keeps streaming keeps bytes moving, so the
 // idle timeout never fires: that lingering must be bounded in bytes or time (nginx:
 // lingering_time), or one client holds a connection slot and CPU forever.
-// Disabled until the app handler bounds it (notes/reliability-requests.md).
-TEST(HostileAppLimits, DISABLED_ClientStreamingAfterTheErrorIsClosedAnyway) {
+TEST(HostileAppLimits, ClientStreamingAfterTheErrorIsClosedAnyway) {
   ServerProcess server({"--protocol", "app", "--idle-timeout", "1"});
   Fd fd = server.connect();
   ASSERT_EQ(sendAll(fd.get(), frame("not json", "")), 0);
