@@ -89,17 +89,16 @@ uint64_t nextRandom(uint64_t id, uint64_t seed) {
   return splitmix64(state);
 }
 
-enum class Fault { kNone, kEintr, kEagain };
-
-// 1 in 16 calls fail with EINTR, 1 in 16 with EAGAIN.
-Fault pickFault(uint64_t r) {
+// The errno a read or write fails with instead of being made, or 0 to make the (shortened)
+// real call: 1 in 16 calls fail with EINTR, 1 in 16 with EAGAIN.
+int injectedErrno(uint64_t r) {
   switch (r & 15) {
     case 0:
-      return Fault::kEintr;
+      return EINTR;
     case 1:
-      return Fault::kEagain;
+      return EAGAIN;
     default:
-      return Fault::kNone;
+      return 0;
   }
 }
 
@@ -142,28 +141,14 @@ FaultInjector::FaultInjector(uint64_t seed) : seed_(seed), id_(gNextInjectorId.f
 ssize_t FaultInjector::read(int fd, void* buf, size_t n) {
   const uint64_t r = nextRandom(id_, seed_);
   if (n == 0) return detail::sysRead(fd, buf, n);
-  switch (pickFault(r)) {
-    case Fault::kEintr:
-      return fail(EINTR);
-    case Fault::kEagain:
-      return fail(EAGAIN);
-    case Fault::kNone:
-      break;
-  }
+  if (const int err = injectedErrno(r)) return fail(err);
   return detail::sysRead(fd, buf, shorten(r, n));
 }
 
 ssize_t FaultInjector::write(int fd, const void* buf, size_t n) {
   const uint64_t r = nextRandom(id_, seed_);
   if (n == 0) return detail::sysWrite(fd, buf, n);
-  switch (pickFault(r)) {
-    case Fault::kEintr:
-      return fail(EINTR);
-    case Fault::kEagain:
-      return fail(EAGAIN);
-    case Fault::kNone:
-      break;
-  }
+  if (const int err = injectedErrno(r)) return fail(err);
   return detail::sysWrite(fd, buf, shorten(r, n));
 }
 
@@ -171,14 +156,7 @@ ssize_t FaultInjector::readv(int fd, const iovec* iov, int iovcnt) {
   const uint64_t r = nextRandom(id_, seed_);
   const size_t total = totalLength(iov, iovcnt);
   if (total == 0) return detail::sysReadv(fd, iov, iovcnt);
-  switch (pickFault(r)) {
-    case Fault::kEintr:
-      return fail(EINTR);
-    case Fault::kEagain:
-      return fail(EAGAIN);
-    case Fault::kNone:
-      break;
-  }
+  if (const int err = injectedErrno(r)) return fail(err);
   iovec shortIov[kMaxIov];
   const int count = truncateIov(iov, iovcnt, shorten(r, total), shortIov);
   return detail::sysReadv(fd, shortIov, count);
@@ -188,14 +166,7 @@ ssize_t FaultInjector::writev(int fd, const iovec* iov, int iovcnt) {
   const uint64_t r = nextRandom(id_, seed_);
   const size_t total = totalLength(iov, iovcnt);
   if (total == 0) return detail::sysWritev(fd, iov, iovcnt);
-  switch (pickFault(r)) {
-    case Fault::kEintr:
-      return fail(EINTR);
-    case Fault::kEagain:
-      return fail(EAGAIN);
-    case Fault::kNone:
-      break;
-  }
+  if (const int err = injectedErrno(r)) return fail(err);
   iovec shortIov[kMaxIov];
   const int count = truncateIov(iov, iovcnt, shorten(r, total), shortIov);
   return detail::sysWritev(fd, shortIov, count);
