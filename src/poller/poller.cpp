@@ -47,7 +47,10 @@ int Poller::wait(std::span<Event> batch, int timeoutMs) {
   pending_ = nullptr;
   pendingCount_ = 0;
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs < 0 ? 0 : timeoutMs);
+  // Only a finite, positive timeout needs a deadline to resume from after EINTR; the hot path
+  // (wait(0) under load, -1 when idle) reads no clock here.
+  const auto deadline =
+      timeoutMs > 0 ? Clock::now() + std::chrono::milliseconds(timeoutMs) : Clock::time_point{};
   int remaining = timeoutMs;
   for (;;) {
     int n = doWait(batch, remaining);
