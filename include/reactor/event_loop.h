@@ -2,7 +2,8 @@
 // registered for each descriptor, runs timers, and runs tasks posted from other threads.
 //
 // Thread contract: everything is loop-thread only, except post(), stop() and wakeup(), which
-// any thread may call. A handler removed (or an object destroyed through defer()) during a
+// any thread may call; the loop must outlive such a call (destroy it after joining its thread,
+// never on that thread while others may still stop or post). A handler removed (or an object destroyed through defer()) during a
 // batch gets no further event of that batch.
 #pragma once
 

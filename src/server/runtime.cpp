@@ -83,8 +83,10 @@ struct Snapshot {
   }
 };
 
-// One event loop with its server. Loop 0 runs on the main thread; the others construct, run
-// and destroy their loop and server on their own thread.
+// One event loop with its server. Loop 0 runs on the main thread; the others construct and run
+// their loop and server on their own thread and destroy the server there. The main thread
+// destroys a worker's loop, after join(): its stop() may still be writing the loop's wakeup
+// descriptor when the loop thread, already awake, sees the flag and returns from run().
 struct Worker {
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<TcpServer> server;
@@ -153,7 +155,6 @@ void Runtime::startWorker(Worker& worker, const std::optional<SockAddr>& address
     worker.loop->run();
     worker.final = worker.snapshot();
     worker.server.reset();
-    worker.loop.reset();
   });
 }
 
@@ -249,6 +250,7 @@ int Runtime::run() {
     for (size_t i = 1; i < workers_.size(); ++i) {
       workers_[i].loop->stop();
       workers_[i].thread.join();
+      workers_[i].loop.reset();
     }
     printLine(fmt::format("reactor-server: {}", startError));
     return 1;
@@ -270,6 +272,7 @@ int Runtime::run() {
   for (size_t i = 1; i < workers_.size(); ++i) {
     workers_[i].loop->stop();
     workers_[i].thread.join();
+    workers_[i].loop.reset();
   }
   main.final = main.snapshot();
   Snapshot total;
