@@ -3,8 +3,8 @@
 //
 // Thread contract: everything is loop-thread only, except post(), stop() and wakeup(), which
 // any thread may call; the loop must outlive such a call (destroy it after joining its thread,
-// never on that thread while others may still stop or post). A handler removed (or an object destroyed through defer()) during a
-// batch gets no further event of that batch.
+// never on that thread while others may still stop or post). A handler removed (or an object
+// destroyed through defer()) during a batch gets no further event of that batch.
 #pragma once
 
 #include <chrono>

@@ -82,9 +82,25 @@ class Poller {
 
  private:
   void maskPending(int fd, uint8_t keep);
+  // Calls fn(event) for each event of fd in the current batch.
+  template <typename Fn>
+  void forEachPending(int fd, Fn fn);
+  void indexPending();
 
   Event* pending_ = nullptr;  // the batch of the last wait(), valid until the next wait()
   int pendingCount_ = 0;
+  // A batch-wide fd -> slots index, built on the batch's first remove()/modify() when the batch
+  // is large, so closing many connections in one batch costs O(batch), not O(batch) per close.
+  // An entry counts only when its batch number is the current one: nothing is reset per wait.
+  struct SlotHead {
+    uint64_t batch = 0;
+    int slot = -1;
+  };
+  std::vector<SlotHead> slotHead_;  // by fd: first slot of fd in the batch
+  std::vector<int> slotNext_;       // by slot: next slot of the same fd (kqueue reports a
+                                    // descriptor once per filter), or -1
+  uint64_t batchNumber_ = 0;
+  bool indexed_ = false;
 };
 
 /// The backends this build has, best first (epoll, kqueue, poll, select order).

@@ -19,6 +19,7 @@
 #include <csignal>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -504,6 +505,42 @@ TEST_P(PollerTest, ModifyDuringDispatchIsHonoured) {
     if (ev.token == first) continue;
     EXPECT_EQ(ev.token, 20u) << "event kept the old token";
     EXPECT_FALSE(ev.writable()) << "write interest dropped, yet writable was dispatched";
+  }
+}
+
+// A batch large enough for the poller's fd -> slot index (past its linear-scan limit): the
+// first handler removes every other descriptor and narrows the rest to write interest only
+// with new tokens; none of the removed is dispatched, and the rest arrive masked and renamed.
+TEST_P(PollerTest, LargeBatchRemoveAndModifyDuringDispatch) {
+  constexpr int kCount = 64;
+  std::vector<Pair> pairs;
+  for (int i = 0; i < kCount; ++i) {
+    pairs.push_back(socketPair());
+    sendByte(pairs.back().b.get());
+    add(pairs.back().a.get(), uint64_t(i + 1), Interest::kBoth);
+  }
+  int n = 0;
+  for (int attempt = 0; attempt < 50 && n < kCount; ++attempt) n = poller_->wait(batch_, 100);
+  ASSERT_EQ(n, kCount) << "never saw every descriptor in one batch";
+
+  const uint64_t first = batch_[0].token;
+  std::set<uint64_t> removed;
+  for (int i = 0; i < kCount; ++i) {
+    const uint64_t token = uint64_t(i + 1);
+    if (token == first) continue;
+    if (i % 2 == 0) {
+      ASSERT_FALSE(poller_->remove(pairs[size_t(i)].a.get()));
+      removed.insert(token);
+    } else {
+      modify(pairs[size_t(i)].a.get(), token + 1000, Interest::kWritable);
+    }
+  }
+  for (int i = 1; i < n; ++i) {
+    const Event ev = batch_[size_t(i)];
+    if (ev.flags == 0) continue;
+    EXPECT_GT(ev.token, 1000u) << "event of a removed or renamed descriptor kept its token";
+    EXPECT_FALSE(ev.readable()) << "read interest dropped, yet readable was dispatched";
+    EXPECT_FALSE(removed.count(ev.token - 1000)) << "a removed descriptor was dispatched";
   }
 }
 
