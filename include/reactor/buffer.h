@@ -47,7 +47,12 @@ class Buffer {
   /// Consumes n readable bytes (n <= readableBytes()). Consuming everything resets the
   /// indices so the next append starts at kPrepend without moving bytes.
   void retrieve(size_t n);
-  void retrieveAll();
+  void retrieveAll() {
+    // Without storage there is no prepend area to keep: indices stay 0.
+    const uint32_t start = data_ != nullptr ? static_cast<uint32_t>(kPrepend) : 0;
+    read_ = start;
+    write_ = start;
+  }
   std::string retrieveAsString(size_t n);
 
   void append(const void* data, size_t n);
@@ -62,7 +67,9 @@ class Buffer {
   void hasWritten(size_t n) { write_ += static_cast<uint32_t>(n); }
 
   /// Frees the storage if the buffer is empty (an idle connection then holds no buffer).
-  void releaseIfEmpty();
+  void releaseIfEmpty() {
+    if (data_ != nullptr && empty()) release();
+  }
   /// Shrinks capacity to fit readable bytes plus kPrepend (when worth it).
   void shrinkToFit();
 
@@ -72,6 +79,8 @@ class Buffer {
   ssize_t readFd(int fd, int* savedErrno, size_t maxBytes = kSpill);
 
  private:
+  void release();
+
   char* data_ = nullptr;
   uint32_t cap_ = 0;
   uint32_t read_ = 0;

@@ -108,7 +108,12 @@ class Connection final : public IoHandler {
              const ConnectionOptions* options);
   ~Connection();
 
-  static uint8_t interestMask(uint8_t state);
+  static constexpr uint8_t interestMask(uint8_t state) {
+    uint8_t mask = 0;
+    if ((state & (kReadPaused | kPeerShutdown)) == 0) mask |= Event::kReadable;
+    if ((state & kWantWrite) != 0) mask |= Event::kWritable;
+    return mask;
+  }
   void setState(uint8_t set, uint8_t clear);  // and registers the interest that follows
   void handleRead();
   void handleWrite();

@@ -52,13 +52,6 @@ void Buffer::retrieve(size_t n) {
   }
 }
 
-void Buffer::retrieveAll() {
-  // Without storage there is no prepend area to keep: indices stay 0.
-  const uint32_t start = data_ != nullptr ? static_cast<uint32_t>(kPrepend) : 0;
-  read_ = start;
-  write_ = start;
-}
-
 std::string Buffer::retrieveAsString(size_t n) {
   assert(n <= readableBytes());
   std::string s(peek(), n);
@@ -106,8 +99,7 @@ void Buffer::ensureWritable(size_t n) {
   write_ = static_cast<uint32_t>(kPrepend + readable);
 }
 
-void Buffer::releaseIfEmpty() {
-  if (!empty() || data_ == nullptr) return;
+void Buffer::release() {
   std::free(data_);
   data_ = nullptr;
   cap_ = read_ = write_ = 0;
@@ -143,7 +135,10 @@ ssize_t Buffer::readFd(int fd, int* savedErrno, size_t maxBytes) {
   int count = 0;
   if (writable > 0) vec[count++] = {beginWrite(), writable};
   if (spillLen > 0) vec[count++] = {spill, spillLen};
-  const ssize_t n = io::readv(fd, vec, count);
+  // Most reads fit the writable region (a connection reads into the loop's big scratch buffer):
+  // read() then, which spares the kernel copying and checking an iovec array.
+  const ssize_t n =
+      count == 1 ? io::read(fd, vec[0].iov_base, vec[0].iov_len) : io::readv(fd, vec, count);
   if (n < 0) {
     *savedErrno = errno;
     return n;

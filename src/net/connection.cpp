@@ -48,13 +48,6 @@ Connection::Connection(EventLoop& loop, UniqueFd socket, ConnectionHandler* hand
 
 Connection::~Connection() = default;
 
-uint8_t Connection::interestMask(uint8_t state) {
-  uint8_t mask = 0;
-  if ((state & (kReadPaused | kPeerShutdown)) == 0) mask |= Event::kReadable;
-  if ((state & kWantWrite) != 0) mask |= Event::kWritable;
-  return mask;
-}
-
 void Connection::setState(uint8_t set, uint8_t clear) {
   const uint8_t before = interestMask(state_);
   state_ = static_cast<uint8_t>((state_ | set) & ~clear);
@@ -135,7 +128,12 @@ void Connection::handleRead() {
   size_t total = 0;
   bool eof = false;
   while (total < budget) {
-    const size_t offered = std::min(budget - total, in.writableBytes() + Buffer::kSpill);
+    // The loop's scratch buffer has room enough to read into directly (one read(), no iovec);
+    // a connection's own buffer reads with the stack spill, so it grows only by what arrived.
+    const size_t room = lease.buffer() != nullptr && in.writableBytes() > 0
+                            ? in.writableBytes()
+                            : in.writableBytes() + Buffer::kSpill;
+    const size_t offered = std::min(budget - total, room);
     int err = 0;
     const ssize_t n = in.readFd(fd(), &err, offered);
     if (n > 0) {

@@ -135,6 +135,9 @@ struct EventLoop::Impl {
   std::unordered_map<TimerId, Timer> timers;
   TimerId nextTimerId = 1;
   uint64_t nextSeq = 1;
+  // seq of the heap's front entry once it was found live; 0 after anything that may have
+  // made it stale (cancel, reschedule), so an unchanged front costs no lookup per iteration.
+  uint64_t liveTopSeq = 0;
 
   UniqueFd signalRead;
   UniqueFd signalWrite;
@@ -165,6 +168,7 @@ struct EventLoop::Impl {
 
   void pushTimer(TimerId id, Timer& t) {
     t.seq = nextSeq++;
+    liveTopSeq = 0;
     heap.push_back({t.deadline, t.seq, id});
     std::push_heap(heap.begin(), heap.end());
   }
@@ -172,15 +176,20 @@ struct EventLoop::Impl {
   // Drops heap entries whose timer was cancelled or rescheduled (lazy deletion).
   void popStale() {
     while (!heap.empty()) {
+      if (heap.front().seq == liveTopSeq) return;
       auto it = timers.find(heap.front().id);
-      if (it != timers.end() && it->second.seq == heap.front().seq) return;
+      if (it != timers.end() && it->second.seq == heap.front().seq) {
+        liveTopSeq = it->second.seq;
+        return;
+      }
       std::pop_heap(heap.begin(), heap.end());
       heap.pop_back();
     }
   }
 
-  void runTimers() {
-    const auto now = Clock::now();
+  // `now` is the loop's time, read once after the wait: a timer that falls due while the batch
+  // is dispatched runs next iteration, whose wait then does not block.
+  void runTimers(Clock::time_point now) {
     // Timers added by the callbacks below fire no earlier than the next iteration, even with a
     // zero delay: only entries with seq below this bound run now.
     const uint64_t seqBound = nextSeq;
@@ -283,7 +292,9 @@ void EventLoop::run() {
 
 void EventLoop::runOnce(int timeoutMs) {
   Impl& impl = *impl_;
-  impl.owner.store(std::this_thread::get_id());
+  // A seq_cst store is a locked instruction: store only when the thread really changed.
+  const std::thread::id self = std::this_thread::get_id();
+  if (impl.owner.load(std::memory_order_relaxed) != self) impl.owner.store(self);
   // Grown between batches only: the poller keeps a pointer into the last batch until the
   // next wait, for remove() and modify() to invalidate.
   if (impl.batchFull && impl.events.size() < 4096) impl.events.resize(impl.events.size() * 2);
@@ -306,7 +317,7 @@ void EventLoop::runOnce(int timeoutMs) {
   }
   impl.batchFull = static_cast<size_t>(n) == impl.events.size();
   impl.runDeferred();
-  impl.runTimers();
+  impl.runTimers(now_);
   impl.runDeferred();
   impl.runPosted();
   impl.runDeferred();
@@ -369,6 +380,7 @@ TimerId EventLoop::runEvery(std::chrono::milliseconds interval, std::function<vo
 
 void EventLoop::cancel(TimerId id) {
   impl_->timers.erase(id);
+  impl_->liveTopSeq = 0;
   // Keep the heap from growing without bound when many timers are cancelled early.
   if (impl_->heap.size() > 64 && impl_->heap.size() > 2 * impl_->timers.size()) {
     auto& heap = impl_->heap;
