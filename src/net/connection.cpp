@@ -40,11 +40,11 @@ Connection* Connection::create(EventLoop& loop, UniqueFd socket, ConnectionHandl
 
 Connection::Connection(EventLoop& loop, UniqueFd socket, ConnectionHandler* handler,
                        const ConnectionOptions* options)
-    : loop_(&loop),
+    : fd_(std::move(socket)),
+      loop_(&loop),
       handler_(handler),
       options_(options),
-      lastActivity_(loop.now()),
-      fd_(std::move(socket)) {}
+      lastActivity_(loop.now()) {}
 
 Connection::~Connection() = default;
 
