@@ -123,16 +123,16 @@ class ScratchLease {
 
 void Connection::handleRead() {
   ScratchLease lease(input_);
-  Buffer& in = lease.buffer() != nullptr ? *lease.buffer() : input_;
+  const bool borrowed = lease.buffer() != nullptr;
+  Buffer& in = borrowed ? *lease.buffer() : input_;
   const size_t budget = options_->readBudgetBytes;
   size_t total = 0;
   bool eof = false;
   while (total < budget) {
     // The loop's scratch buffer has room enough to read into directly (one read(), no iovec);
     // a connection's own buffer reads with the stack spill, so it grows only by what arrived.
-    const size_t room = lease.buffer() != nullptr && in.writableBytes() > 0
-                            ? in.writableBytes()
-                            : in.writableBytes() + Buffer::kSpill;
+    const size_t room = borrowed && in.writableBytes() > 0 ? in.writableBytes()
+                                                           : in.writableBytes() + Buffer::kSpill;
     const size_t offered = std::min(budget - total, room);
     int err = 0;
     const ssize_t n = in.readFd(fd(), &err, offered);
@@ -156,7 +156,7 @@ void Connection::handleRead() {
     lastActivity_ = loop_->now();
     if (handler_ != nullptr) handler_->onMessage(*this, in);
     if (closed()) return;
-    if (&in != &input_ && !in.empty()) input_.append(in.peek(), in.readableBytes());
+    if (borrowed && !in.empty()) input_.append(in.peek(), in.readableBytes());
   }
   if (eof) {
     setState(kPeerShutdown, 0);

@@ -119,6 +119,7 @@ class Runtime {
   void startWorker(Worker& worker, const std::optional<SockAddr>& address,
                    std::promise<void> ready);
   void handOff(UniqueFd socket);
+  void stopWorkers();
   void beginShutdown();
   void printStatistics();
   void warnAboutLimits(rlim_t fileLimit, std::string_view backend);
@@ -169,6 +170,16 @@ void Runtime::handOff(UniqueFd socket) {
   TcpServer* server = worker.server.get();
   const int fd = socket.release();
   worker.loop->post([server, fd] { server->adopt(UniqueFd(fd)); });
+}
+
+// Stops the loops of workers 1..N-1 and joins their threads; only then are their loops
+// destroyed (see Worker).
+void Runtime::stopWorkers() {
+  for (size_t i = 1; i < workers_.size(); ++i) {
+    workers_[i].loop->stop();
+    workers_[i].thread.join();
+    workers_[i].loop.reset();
+  }
 }
 
 void Runtime::warnAboutLimits(rlim_t fileLimit, std::string_view backend) {
@@ -247,11 +258,7 @@ int Runtime::run() {
     }
   }
   if (!startError.empty()) {
-    for (size_t i = 1; i < workers_.size(); ++i) {
-      workers_[i].loop->stop();
-      workers_[i].thread.join();
-      workers_[i].loop.reset();
-    }
+    stopWorkers();
     printLine(fmt::format("reactor-server: {}", startError));
     return 1;
   }
@@ -269,11 +276,7 @@ int Runtime::run() {
 
   loop.run();
 
-  for (size_t i = 1; i < workers_.size(); ++i) {
-    workers_[i].loop->stop();
-    workers_[i].thread.join();
-    workers_[i].loop.reset();
-  }
+  stopWorkers();
   main.final = main.snapshot();
   Snapshot total;
   for (const Worker& w : workers_) total.add(w.final);
