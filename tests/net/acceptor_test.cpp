@@ -1,9 +1,11 @@
 // Acceptor (bind errors, EMFILE in a forked child) and Connector (success, refused, timeout).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <vector>
 
 #include "net_test_util.h"
@@ -184,24 +186,37 @@ TEST(Connector, RefusedIsReportedThroughTheCallback) {
 
 TEST(Connector, TimesOutAgainstAFullBacklog) {
   reactor::EventLoop loop(reactor::createPoller("auto"));
-  // A listener that never accepts, with its queue filled: Linux drops further SYNs, so a new
-  // connect stays in progress until our timeout.
+  // A listener that never accepts: once its queue is full, Linux drops further SYNs, so a new
+  // connect stays in progress until our timeout. Fill the queue until a plain connect shows it:
+  // on loopback a handshake that is answered completes within the connect() call or just after,
+  // so one that gives no POLLOUT for 200 ms (heavy load included) was dropped.
   reactor::UniqueFd listener = reactor::listenOn(SockAddr::parse("127.0.0.1", 0), 0, false);
   const SockAddr addr = SockAddr::local(listener.get());
   std::vector<reactor::UniqueFd> fillers;
-  for (int i = 0; i < 4; ++i) {
+  int probe = -1;
+  for (int i = 0; i < 16 && probe < 0; ++i) {
     reactor::UniqueFd s = reactor::makeTcpSocket(AF_INET);
-    (void)::connect(s.get(), addr.get(), addr.length());
+    ASSERT_TRUE(s) << std::strerror(errno);
+    if (::connect(s.get(), addr.get(), addr.length()) != 0) {
+      ASSERT_EQ(errno, EINPROGRESS) << std::strerror(errno);
+      if (testsupport::waitForPoll(s.get(), POLLOUT, 200ms) == 0) probe = s.get();
+    }
     fillers.push_back(std::move(s));
   }
-  std::this_thread::sleep_for(20ms);
+  ASSERT_GE(probe, 0) << "16 connects to a listener with backlog 0 all completed";
   ConnectOutcome out;
   reactor::ConnectOptions options;
   options.timeout = 150ms;
+  const auto started = std::chrono::steady_clock::now();
   auto connector = startConnector(loop, addr, out, options);
-  ASSERT_TRUE(runUntil(loop, [&] { return out.called; }));
-  if (!out.error) GTEST_SKIP() << "this kernel completed the connect despite the full backlog";
-  EXPECT_EQ(out.error, std::error_code(ETIMEDOUT, std::system_category()));
+  // Without its own timeout the connect would go on for the kernel's minutes of SYN retries.
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return out.called; }, 10s));
+  EXPECT_EQ(out.error, std::error_code(ETIMEDOUT, std::system_category())) << out.error.message();
+  EXPECT_FALSE(out.socket);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, options.timeout);
+  // The premise held throughout: the queue is still full, the probe still in progress.
+  EXPECT_EQ(testsupport::waitForPoll(probe, POLLOUT, 0ms), 0);
 }
 
 TEST(Connector, DestroyedBeforeCompletionNeverCallsBack) {

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -235,6 +236,29 @@ bool waitForHangup(int fd, Millis timeout) {
       return true;
     }
     if (Clock::now() >= deadline) return false;
+  }
+}
+
+short waitForPoll(int fd, short events, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    pollfd p{fd, events, 0};
+    int n = ::poll(&p, 1, remainingMs(deadline));
+    if (n < 0 && errno != EINTR) return 0;
+    if (n > 0) return p.revents;
+    if (Clock::now() >= deadline) return 0;
+  }
+}
+
+bool waitForQueued(int fd, size_t bytes, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int queued = 0;
+    if (::ioctl(fd, FIONREAD, &queued) != 0) return false;
+    if (queued >= 0 && static_cast<size_t>(queued) >= bytes) return true;
+    if (Clock::now() >= deadline) return false;
+    // Bytes arriving do not wake poll() once the socket is readable: pace the re-check.
+    ::poll(nullptr, 0, 1);
   }
 }
 

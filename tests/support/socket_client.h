@@ -69,6 +69,15 @@ bool staysQuiet(int fd, Millis wait);
 /// moves): POLLHUP / POLLERR / POLLRDHUP. True if it happened in time.
 bool waitForHangup(int fd, Millis timeout = kDefaultTimeout);
 
+/// Waits until poll() reports one of `events` on fd, or POLLERR/POLLHUP (which poll reports
+/// unasked; events 0 waits for those alone). Returns the revents, 0 when the time is up. Reads
+/// nothing, so it can watch a socket another owner reads (the server side of a connection).
+short waitForPoll(int fd, short events, Millis timeout = kDefaultTimeout);
+
+/// Waits until at least `bytes` are queued for reading on socket fd (FIONREAD), without reading
+/// them. True if that happened in time.
+bool waitForQueued(int fd, size_t bytes, Millis timeout = kDefaultTimeout);
+
 /// shutdown(SHUT_WR): our half-close.
 void shutdownWrite(int fd);
 /// Closes with SO_LINGER 0: an RST instead of FIN, so no TIME_WAIT piles up on our side.
