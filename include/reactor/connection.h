@@ -1,11 +1,13 @@
 // Connection: one non-blocking TCP socket with its own read and write buffers.
 //
-// Reads: on readiness, readv into the input buffer (64 KiB stack spill), up to a per-event
-// budget so a firehose client cannot starve others, then the handler's onMessage() consumes
-// what forms whole messages. Writes: send() writes straight to the socket when nothing is
-// queued; only what the kernel did not take is buffered, and write interest is held only
-// until the buffer drains. Past the high-water mark of unsent bytes, reading pauses until the
-// output drains under the low-water mark.
+// Reads: on readiness, one read() into the loop thread's 64 KiB scratch buffer, lent to a
+// connection whose input buffer is empty (a connection that kept a tail reads into its own
+// buffer, with readv and a 64 KiB stack spill), up to a per-event budget so a firehose client
+// cannot starve others. The handler's onMessage() consumes whole messages where they landed;
+// only an incomplete tail is copied into the connection's input buffer. Writes: send() writes
+// straight to the socket when nothing is queued; only what the kernel did not take is buffered, and
+// write interest is held only until the buffer drains. Past the high-water mark of unsent bytes,
+// reading pauses until the output drains under the low-water mark.
 //
 // Lifetime: a Connection is created with `new` by its owner (TcpServer or a client) and then
 // owns itself. close() is idempotent: it deregisters and closes the socket at once, calls
@@ -122,10 +124,13 @@ class Connection final : public IoHandler {
   static constexpr uint8_t kPeerShutdown = 16;  // EOF seen
   static constexpr uint8_t kWriteShut = 32;     // shutdown(SHUT_WR) done
 
-  // Layout: what every echoed message touches comes first (88 bytes with the vtable pointer,
-  // two cache lines wherever malloc puts it); the output buffer and list hooks, used only on
-  // a short write or by the owner's idle sweep, come last. At 10,000 busy connections the
-  // objects no longer fit the cache, and each line not touched is a miss saved.
+  // Layout: what every echoed message touches comes first (96 bytes with the vtable pointer,
+  // up to input_; two cache lines, three when malloc's 16-byte alignment straddles one); the
+  // output buffer and list hooks, used only on a short write or by the owner's idle sweep, come
+  // last (136 bytes in all on LP64). At 10,000 busy connections the objects no longer fit the
+  // cache, and each line not touched is a miss saved. tests/net/connection_layout_test.cpp
+  // holds these numbers.
+  friend struct ConnectionLayoutProbe;
   UniqueFd fd_;
   uint8_t state_ = 0;
   EventLoop* loop_;

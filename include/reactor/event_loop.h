@@ -1,10 +1,11 @@
 // EventLoop: one thread's reactor. Waits on a Poller, dispatches readiness to the IoHandler
 // registered for each descriptor, runs timers, and runs tasks posted from other threads.
 //
-// Thread contract: everything is loop-thread only, except post(), stop() and wakeup(), which
-// any thread may call; the loop must outlive such a call (destroy it after joining its thread,
-// never on that thread while others may still stop or post). A handler removed (or an object
-// destroyed through defer()) during a batch gets no further event of that batch.
+// Thread contract: everything is loop-thread only, except post() and stop(), which any thread
+// may call (both wake a loop blocked in its wait); the loop must outlive such a call (destroy it
+// after joining its thread, never on that thread while others may still stop or post). A handler
+// removed (or an object destroyed through defer()) during a batch gets no further event of that
+// batch.
 #pragma once
 
 #include <chrono>
@@ -84,8 +85,12 @@ class EventLoop {
   /// process should watch a given signal.
   void watchSignal(int signo, std::function<void(int)> callback);
 
-  /// The time cached at the start of the current iteration.
+  /// The time read right after the latest wait returned: what timers and idle sweeps of this
+  /// iteration compare against (not updated while the batch is dispatched).
   Clock::time_point now() const { return now_; }
+  /// Timer heap entries, live and cancelled-but-not-yet-dropped: observability, and the bound
+  /// that cancel()'s compaction keeps (at most about twice the live timers, plus 64).
+  size_t timerHeapEntries() const;
   Poller& poller() { return *poller_; }
   const LoopStats& stats() const { return stats_; }
   bool inLoopThread() const;

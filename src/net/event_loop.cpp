@@ -412,6 +412,8 @@ void EventLoop::watchSignal(int signo, std::function<void(int)> callback) {
   impl.savedActions.try_emplace(signo, old);
 }
 
+size_t EventLoop::timerHeapEntries() const { return impl_->heap.size(); }
+
 bool EventLoop::inLoopThread() const { return impl_->owner.load() == std::this_thread::get_id(); }
 
 }  // namespace reactor

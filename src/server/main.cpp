@@ -1,4 +1,5 @@
-// reactor-server: see CONTRACT.md ("reactor-server") for every flag and behaviour.
+// reactor-server: every flag and behaviour users rely on is in docs/programs.md ("reactor-server")
+// and the wire format in docs/app-protocol.md.
 #include <optional>
 
 #include "reactor/log.h"

@@ -4,7 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -66,9 +70,23 @@ TEST(EventLoopTimers, CancelBeforeAndFromInsideCallbacks) {
 TEST(EventLoopTimers, ManyCancelledTimersDoNotAccumulate) {
   EventLoop loop(reactor::createPoller("auto"));
   int fired = 0;
-  for (int i = 0; i < 10000; ++i) loop.cancel(loop.runAfter(1h, [&] { ++fired; }));
+  // Cancelled far-future timers never reach the heap's top, so lazy deletion alone would keep
+  // every one of them: cancel() must compact the heap.
+  size_t peak = 0;
+  for (int i = 0; i < 10000; ++i) {
+    loop.cancel(loop.runAfter(1h, [&] { ++fired; }));
+    peak = std::max(peak, loop.timerHeapEntries());
+  }
+  EXPECT_LE(peak, 65u) << "stale heap entries piled up";
+  // With live timers beside them, the stale ones are still bounded by the live count.
+  std::vector<reactor::TimerId> live;
+  for (int i = 0; i < 100; ++i) live.push_back(loop.runAfter(1h, [] {}));
+  for (int i = 0; i < 10000; ++i) loop.cancel(loop.runAfter(2h, [&] { ++fired; }));
+  EXPECT_LE(loop.timerHeapEntries(), 2 * live.size() + 1);
+  for (reactor::TimerId id : live) loop.cancel(id);
   loop.runAfter(1ms, [&] { ++fired; });
   ASSERT_TRUE(runUntil(loop, [&] { return fired == 1; }));
+  EXPECT_LE(loop.timerHeapEntries(), 65u);
 }
 
 TEST(EventLoopTimers, NoSpinWhileAShortTimerIsPending) {
@@ -93,6 +111,11 @@ TEST(EventLoopPost, TasksFromManyThreadsAllRun) {
   constexpr int kThreads = 4;
   constexpr int kTasks = 5000;
   int count = 0;  // touched only on the loop thread
+  bool watchdog = false;
+  loop.runAfter(20000ms, [&] {
+    watchdog = true;
+    loop.stop();
+  });
   std::thread runner([&] { loop.run(); });
   std::vector<std::thread> posters;
   for (int t = 0; t < kThreads; ++t) {
@@ -103,6 +126,7 @@ TEST(EventLoopPost, TasksFromManyThreadsAllRun) {
   for (auto& t : posters) t.join();
   loop.post([&] { loop.stop(); });
   runner.join();
+  EXPECT_FALSE(watchdog) << "posted tasks did not wake the loop";
   EXPECT_EQ(count, kThreads * kTasks);
 }
 
@@ -120,43 +144,96 @@ TEST(EventLoopPost, PostAndDeferFromTheLoopThread) {
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
 }
 
-TEST(EventLoopStop, FromAnotherThreadMakesRunReturn) {
-  EventLoop loop(reactor::createPoller("auto"));
-  bool watchdog = false;
-  loop.runAfter(5000ms, [&] {
+#ifdef __linux__
+/// Waits until thread `tid` of this process is asleep in the kernel (state S in its stat), for
+/// at most `limit`. The loop thread has nowhere else to sleep than its poller's wait.
+bool waitUntilAsleep(pid_t tid, std::chrono::milliseconds limit = 10000ms) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(path);
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "tid (comm) S ...": the state follows the last ')'.
+    const size_t close = stat.rfind(')');
+    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'S') {
+      return true;
+    }
+    std::this_thread::yield();
+  }
+  return false;
+}
+#endif
+
+/// Runs `loop` on a thread of its own and returns once that thread is blocked in the poller's
+/// wait (on Linux; elsewhere once run() has started), so that what the caller does next must
+/// wake it. A 10 s timer is a watchdog: it stops the loop and sets the flag if nothing else did.
+std::thread runBlocked(EventLoop& loop, bool& watchdog) {
+  loop.runAfter(10000ms, [&] {
     watchdog = true;
     loop.stop();
   });
-  std::thread stopper([&] {
-    std::this_thread::sleep_for(20ms);
-    loop.stop();
+  std::atomic<pid_t> tid{0};
+  std::thread runner([&] {
+    loop.post([&] { tid.store(static_cast<pid_t>(::gettid())); });
+    loop.run();
   });
-  loop.run();
-  stopper.join();
-  EXPECT_FALSE(watchdog);
-  EXPECT_TRUE(loop.stopped());
+  const auto deadline = std::chrono::steady_clock::now() + 10000ms;
+  while (tid.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+#ifdef __linux__
+  EXPECT_TRUE(tid.load() != 0 && waitUntilAsleep(tid.load())) << "the loop never blocked";
+#else
+  EXPECT_NE(tid.load(), 0) << "the loop never ran";
+#endif
+  return runner;
 }
 
-TEST(EventLoopSignals, SigtermMakesRunReturn) {
+TEST(EventLoopStop, FromAnotherThreadWakesABlockedRun) {
   EventLoop loop(reactor::createPoller("auto"));
-  int got = 0;
   bool watchdog = false;
+  std::thread runner = runBlocked(loop, watchdog);
+  loop.stop();  // this thread is not the loop's: the wakeup descriptor must end the wait
+  runner.join();
+  EXPECT_FALSE(watchdog) << "stop() did not wake the blocked wait";
+  EXPECT_TRUE(loop.stopped());
+  // The posted tid task, the blocked wait that stop() ended, perhaps one spurious wake.
+  EXPECT_LE(loop.stats().iterations, 4u);
+}
+
+TEST(EventLoopPost, FromAnotherThreadWakesABlockedRun) {
+  EventLoop loop(reactor::createPoller("auto"));
+  bool watchdog = false;
+  std::thread runner = runBlocked(loop, watchdog);
+  bool ran = false;
+  loop.post([&] {
+    ran = true;
+    loop.stop();
+  });
+  runner.join();
+  EXPECT_FALSE(watchdog) << "post() did not wake the blocked wait";
+  EXPECT_TRUE(ran);
+}
+
+TEST(EventLoopStop, BeforeRunMakesRunReturnAtOnce) {
+  EventLoop loop(reactor::createPoller("auto"));
+  loop.stop();
+  loop.run();
+  EXPECT_TRUE(loop.stopped());
+  EXPECT_EQ(loop.stats().iterations, 0u);
+}
+
+TEST(EventLoopSignals, SigtermWakesABlockedRun) {
+  EventLoop loop(reactor::createPoller("auto"));
+  std::atomic<int> got{0};
   loop.watchSignal(SIGTERM, [&](int signo) {
     got = signo;
     loop.stop();
   });
-  loop.runAfter(5000ms, [&] {
-    watchdog = true;
-    loop.stop();
-  });
-  std::thread sender([] {
-    std::this_thread::sleep_for(20ms);
-    ::kill(::getpid(), SIGTERM);
-  });
-  loop.run();
-  sender.join();
+  bool watchdog = false;
+  std::thread runner = runBlocked(loop, watchdog);
+  ::kill(::getpid(), SIGTERM);
+  runner.join();
   EXPECT_FALSE(watchdog);
-  EXPECT_EQ(got, SIGTERM);
+  EXPECT_EQ(got.load(), SIGTERM);
 }
 
 // A raw handler on a pipe, to check batch safety without Connection in between.
