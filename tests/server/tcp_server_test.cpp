@@ -87,14 +87,18 @@ TEST_F(Fixture, IdleSweepClosesOnlyTheIdle) {
   TcpServer server(loop, SockAddr::parse("127.0.0.1", 0), options(1s), factory);
   Fd idle = connect(server);
   Fd busy = connect(server);
+  const auto connected = Clock::now();
   ASSERT_TRUE(runUntil([&] { return server.stats().open == 2; }));
-  const auto end = Clock::now() + 1800ms;
-  while (Clock::now() < end) {
+  // The busy one moves a byte every turn or so until the sweep has closed someone (bounded:
+  // a loaded machine may take far longer than the 1 s timeout plus one 250 ms sweep).
+  const auto limit = connected + 20s;
+  while (server.stats().open == 2 && Clock::now() < limit) {
     ASSERT_TRUE(echoes(busy.get(), "x"));
-    runUntil([] { return false; }, 100ms);
+    runUntil([] { return false; }, 50ms);
   }
+  EXPECT_GE(Clock::now() - connected, 1s) << "closed before the idle timeout";
   EXPECT_EQ(server.stats().open, 1u);
-  EXPECT_TRUE(testsupport::waitForClose(idle.get(), 100ms));
+  EXPECT_TRUE(testsupport::waitForClose(idle.get(), 1000ms));
   EXPECT_TRUE(echoes(busy.get(), "still"));
 }
 
