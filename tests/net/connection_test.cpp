@@ -2,6 +2,8 @@
 // reset, stale events; the key scenarios once more with the io fault injector shortening every
 // call.
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -265,7 +267,10 @@ TEST(ConnectionBatch, StaleEventsAfterCloseAndReuseInOneBatchAreNeverDispatched)
   ASSERT_NE(server.accept(2), nullptr);
   ASSERT_EQ(a.sendSome("x"), 1u);
   ASSERT_EQ(b.sendSome("y"), 1u);
-  std::this_thread::sleep_for(20ms);  // both readable before the next wait: one batch
+  // Both readable before the next wait, so that one batch holds them.
+  for (Connection* conn : server.accepted) {
+    ASSERT_NE(testsupport::waitForPoll(conn->fd(), POLLIN, 5s) & POLLIN, 0);
+  }
   const uint64_t eventsBefore = loop_.stats().events;
   loop_.runOnce(1000);
   // Both were in the batch; the victim's event was invalidated, not dispatched.
@@ -330,7 +335,8 @@ TEST(ConnectionBatch, OneReadinessReadsAtMostTheBudget) {
   Connection* conn = server.accept();
   ASSERT_NE(conn, nullptr);
   ASSERT_EQ(testsupport::sendAll(client.fd.get(), pattern(100 * 1024)), 0);
-  std::this_thread::sleep_for(20ms);
+  // More than the budget waiting before the next wait, so that the budget is what stops the read.
+  ASSERT_TRUE(testsupport::waitForQueued(conn->fd(), 16 * 1024 + 1, 5s));
   loop.runOnce(1000);
   EXPECT_EQ(conn->bytesIn(), 16u * 1024);
   EXPECT_EQ(server.handler.messages, 1);
@@ -341,28 +347,42 @@ TEST(ConnectionBatch, OneReadinessReadsAtMostTheBudget) {
 TEST(ConnectionBatch, FirehoseDoesNotStarveAPingClient) {
   reactor::EventLoop loop(reactor::createPoller("auto"));
   Server server(loop);
-  server.options.readBudgetBytes = 64 * 1024;
+  server.options.readBudgetBytes = 16 * 1024;
   server.handler.echo = false;
   Connection* pingConn = nullptr;
+  size_t largestHoseRead = 0;
+  int hoseReadsThatLeftData = 0;
   server.handler.onMessageHook = [&](Connection& conn, reactor::Buffer& input) {
     if (&conn == pingConn) {
       conn.send(input);
-    } else {
-      input.retrieveAll();
+      return;
     }
+    largestHoseRead = std::max(largestHoseRead, input.readableBytes());
+    int queued = 0;
+    if (::ioctl(conn.fd(), FIONREAD, &queued) == 0 && queued > 0) ++hoseReadsThatLeftData;
+    input.retrieveAll();
   };
   Client hose = Client::connect(server.port());
-  ASSERT_NE(server.accept(1), nullptr);
+  Connection* hoseConn = server.accept(1);
+  ASSERT_NE(hoseConn, nullptr);
   Client ping = Client::connect(server.port());
   pingConn = server.accept(2);
   ASSERT_NE(pingConn, nullptr);
-  // A thread keeps the firehose socket full for as long as the test runs, so an unbounded read
-  // loop would never return to the loop.
+  // A thread keeps the firehose socket full for as long as the test runs. On loopback the loop
+  // reads faster than one thread writes, so an unbounded read would still end (at EAGAIN) and
+  // the ping be answered: the budget itself is checked too, per read, with bytes left behind.
   std::atomic<bool> stop{false};
   std::thread firehose([&] {
     const std::string chunk = pattern(256 * 1024, 1);
     while (!stop.load()) testsupport::sendAll(hose.fd.get(), chunk, 50ms);
   });
+  // Two budgets' worth queued before the first turn (the initial window holds more).
+  const bool filled = testsupport::waitForQueued(hoseConn->fd(), 2 * 16 * 1024, 5s);
+  if (!filled) {
+    stop.store(true);
+    firehose.join();
+    FAIL() << "the firehose did not fill the server's socket";
+  }
   for (int round = 0; round < 5; ++round) {
     ping.received.clear();
     ASSERT_EQ(ping.sendSome("ping"), 4u);
@@ -378,6 +398,8 @@ TEST(ConnectionBatch, FirehoseDoesNotStarveAPingClient) {
   }
   stop.store(true);
   firehose.join();
+  EXPECT_LE(largestHoseRead, server.options.readBudgetBytes);
+  EXPECT_GT(hoseReadsThatLeftData, 0) << "the firehose never had more queued than one read took";
 }
 
 TEST(ConnectionBasics, ClosedConnectionRefusesSendAndIdleHoldsNoBuffers) {
@@ -411,7 +433,8 @@ TEST(ConnectionBasics, SendToAResetPeerClosesWithResetAndTheProcessLives) {
   Connection* conn = server.accept();
   ASSERT_NE(conn, nullptr);
   client.closeWithReset();
-  std::this_thread::sleep_for(10ms);  // the RST reaches the server's socket; no loop turn yet
+  // The RST reaches the server's socket (POLLERR/POLLHUP); no loop turn yet.
+  ASSERT_NE(testsupport::waitForPoll(conn->fd(), 0, 5s) & (POLLERR | POLLHUP), 0);
   bool sent = true;
   for (int i = 0; i < 3 && sent; ++i) sent = conn->send(pattern(64 * 1024));
   // Injected faults may have buffered the bytes instead: the next writable turn finds the reset.
