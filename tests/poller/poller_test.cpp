@@ -545,7 +545,12 @@ TEST_P(PollerTest, LargeBatchRemoveAndModifyDuringDispatch) {
 }
 
 std::atomic<int> gSignals{0};
-void onSignal(int) { gSignals.fetch_add(1, std::memory_order_relaxed); }
+std::atomic<bool> gInWait{false};
+// Counts only the signals that land while the test thread is in wait(): signals sent before or
+// after it prove nothing about the EINTR retry.
+void onSignal(int) {
+  if (gInWait.load(std::memory_order_relaxed)) gSignals.fetch_add(1, std::memory_order_relaxed);
+}
 
 TEST_P(PollerTest, InterruptedWaitKeepsItsTimeout) {
   struct sigaction sa {};
@@ -558,16 +563,23 @@ TEST_P(PollerTest, InterruptedWaitKeepsItsTimeout) {
   add(p.a.get(), 1, Interest::kReadable);
 
   gSignals = 0;
+  std::atomic<bool> waited{false};
   const pthread_t waiter = ::pthread_self();
-  std::thread killer([waiter] {
-    for (int i = 0; i < 3; ++i) {
-      std::this_thread::sleep_for(milliseconds(80));
+  // Signals every 20 ms until the wait is over (at most 10 s of them): a 400 ms wait is
+  // interrupted many times, even on a loaded machine. A retry that lost its deadline
+  // would only end once they stop.
+  std::thread killer([waiter, &waited] {
+    for (int i = 0; i < 500 && !waited.load(); ++i) {
+      std::this_thread::sleep_for(milliseconds(20));
       ::pthread_kill(waiter, SIGUSR1);
     }
   });
   const auto start = Clock::now();
+  gInWait = true;
   const int n = poller_->wait(batch_, 400);
+  gInWait = false;
   const auto elapsed = Clock::now() - start;
+  waited = true;
   killer.join();
   ::sigaction(SIGUSR1, &old, nullptr);
 
