@@ -12,10 +12,11 @@ TEST(Limits, IdleConnectionIsClosed) {
   Fd idle = server.connect();
   Fd busy = server.connect();
   EXPECT_TRUE(staysQuiet(idle.get(), Millis(300)));
-  // The busy one moves a byte every 250 ms for 2.5 s and stays open throughout.
-  for (int i = 0; i < 10; ++i) {
+  // The busy one moves a byte every 100 ms for 2.5 s and stays open throughout: a gap ten times
+  // shorter than the timeout, so a loaded machine's scheduling delays cannot make it idle.
+  for (int i = 0; i < 25; ++i) {
     ASSERT_TRUE(pingOrClosed(busy.get())) << "closed although active, round " << i;
-    std::this_thread::sleep_for(Millis(250));
+    std::this_thread::sleep_for(Millis(100));
   }
   EXPECT_TRUE(waitForClose(idle.get(), Millis(5000)));
   EXPECT_TRUE(waitForClose(busy.get(), Millis(5000)));
