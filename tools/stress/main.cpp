@@ -142,11 +142,10 @@ void addOptions(CLI::App& app, Options& o, std::string& percentiles) {
       ->transform(tools::duration(0.001, 1e6))
       ->capture_default_str();
   app.add_option("--connect-timeout", o.connectTimeout,
-                 "connect timeout, from the first connect of the run: connections not up by then "
-                 "fail")
+                 "connections not up this long after their start fail (default: the --timeout "
+                 "value)")
       ->type_name("DURATION")
-      ->transform(tools::duration(0.001, 1e6))
-      ->capture_default_str();
+      ->transform(tools::duration(0.001, 1e6));
   app.add_option("--percentiles", percentiles, "latency percentiles to report")
       ->type_name("LIST")
       ->check(percentileListValidator())
@@ -487,6 +486,7 @@ int main(int argc, char** argv) {
   stress::addOptions(app, options, percentiles);
   if (auto status = tools::parse(app, argc, argv)) return *status;
   options.percentiles = stress::percentileList(percentiles);
+  if (app.count("--connect-timeout") == 0) options.connectTimeout = options.timeout;
   io::installFaultInjectionFromEnv();
   return stress::run(options);
 }
