@@ -231,6 +231,7 @@ std::string formatTarget(const Options& o) {
 struct Control {
   std::vector<std::unique_ptr<Worker>>& workers;
   const Options& options;
+  Progress& progress;
   int64_t t0;
   bool stopSent = false;
   int64_t graceEndNs = 0;  // set by the first signal
@@ -284,6 +285,10 @@ struct Control {
       if (gSignals >= 1 && graceEndNs == 0) {
         graceEndNs = nowNs() + kInterruptGraceNs;
         stop();
+        progress.clear();
+        fmt::print(stderr,
+                   "reactor-stress: interrupted: waiting at most 1 s for the answers in "
+                   "flight (interrupt again to exit at once)\n");
       }
       if (nowNs() >= nextTick) {
         nextTick += 1'000'000'000;
@@ -362,7 +367,7 @@ int run(const Options& o) {
   sigaction(SIGTERM, &sa, nullptr);
 
   Progress progress(isatty(STDERR_FILENO) == 1);
-  Control control{workers, o, nowNs()};
+  Control control{workers, o, progress, nowNs()};
   auto show = [&] { progress.show(workers, o, control.t0); };
   for (auto& w : workers) w->start();
   control.waitFor(

@@ -135,6 +135,7 @@ class Worker::Conn final : public IoHandler {
   size_t recvPos_ = 0;
   int64_t lastProgressNs_ = 0;
   int64_t upNs_ = 0;        // when the connection was made
+  int64_t waitedNs_ = 0;    // from then until traffic started (the others connecting)
   int64_t deadlineNs_ = 0;  // connecting: give up then
   size_t address_ = 0;      // connecting: the index in plan_.targets being tried
   std::optional<SockAddr> source_;
@@ -229,7 +230,8 @@ void Worker::Conn::beginMessage(int64_t now) {
   // to connect, so that the run stays bounded by --connect-timeout and --timeout together
   // rather than by their sum (a server with a full backlog: some connect, some time out).
   if (sendSeq_ == 0) {
-    lastProgressNs_ = now - std::max<int64_t>(0, w_.plan_.startNs - upNs_);
+    waitedNs_ = std::max<int64_t>(0, w_.plan_.startNs - upNs_);
+    lastProgressNs_ = now - waitedNs_;
   } else if (drained()) {
     lastProgressNs_ = now;
   }
@@ -267,7 +269,8 @@ void Worker::Conn::pump(int64_t now) {
       return;
     }
     sendPos_ += static_cast<size_t>(n);
-    lastProgressNs_ = now;
+    // Until the first answer begins, the wait for the others to connect still counts.
+    lastProgressNs_ = recvSeq_ == 0 && recvPos_ == 0 ? now - waitedNs_ : now;
     if (sendPos_ < m.size()) {
       setWantWrite(true);  // the kernel took part of it: the rest when writable
       return;
