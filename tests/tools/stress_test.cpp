@@ -206,6 +206,11 @@ TEST(StressTest, BadFlagsExitTwoWithOneLineNamingTheValue) {
       {{"--backend", "nosuch"}, "nosuch"},
       {{"--port", "70000"}, "70000"},
       {{"--size", "0"}, "'0'"},
+      {{"--duration", "2x"}, "--duration: invalid value '2x' (accepted: a duration"},
+      {{"--rate", "10q"}, "--rate: invalid value '10q'"},
+      {{"--size", "1KB"}, "KiB"},
+      {{"--percentiles", "50,101"}, "'50,101'"},
+      {{"--conections", "2"}, "did you mean --connections?"},
   };
   for (const auto& c : cases) {
     auto r = stress(c.args);
