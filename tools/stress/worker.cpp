@@ -230,7 +230,8 @@ void Worker::Conn::beginMessage(int64_t now) {
   // to connect, so that the run stays bounded by --connect-timeout and --timeout together
   // rather than by their sum (a server with a full backlog: some connect, some time out).
   if (sendSeq_ == 0) {
-    waitedNs_ = std::max<int64_t>(0, w_.plan_.startNs - upNs_);
+    // Not the --connect-rate ramp, though: that wait was asked for.
+    waitedNs_ = std::max<int64_t>(0, w_.plan_.startNs - std::max(upNs_, w_.rampEndNs()));
     lastProgressNs_ = now - waitedNs_;
   } else if (drained()) {
     lastProgressNs_ = now;
@@ -505,11 +506,7 @@ void Worker::openMore() {
     }
     // Every connect must be done within --connect-timeout of its scheduled start, however many
     // wait their turn behind kMaxConnecting: the connect phase stays bounded.
-    double scheduledS = 0;
-    if (opt_.connectRate > 0) {
-      scheduledS = static_cast<double>(nextToOpen_ - 1) * opt_.connections / opt_.connectRate /
-                   static_cast<double>(conns_.size());
-    }
+    double scheduledS = scheduledStartS(nextToOpen_ - 1);
     c.connect(source,
               connectStartNs_ + static_cast<int64_t>((scheduledS + opt_.connectTimeout) * 1e9));
   }
@@ -517,6 +514,16 @@ void Worker::openMore() {
     loop_.cancel(rampTimer_);
     rampTimer_ = 0;
   }
+}
+
+double Worker::scheduledStartS(size_t index) const {
+  if (opt_.connectRate <= 0) return 0;
+  return static_cast<double>(index) * opt_.connections / opt_.connectRate /
+         static_cast<double>(conns_.size());
+}
+
+int64_t Worker::rampEndNs() const {
+  return connectStartNs_ + static_cast<int64_t>(scheduledStartS(conns_.size() - 1) * 1e9);
 }
 
 void Worker::onConnected(Conn& c) {

@@ -106,6 +106,11 @@ class Worker {
  private:
   friend class Conn;
   void openMore();
+  /// --connect-rate: seconds after the start at which connection `index` (of this worker) is
+  /// opened; 0 without a rate.
+  double scheduledStartS(size_t index) const;
+  /// When the last connection of this worker is scheduled to open.
+  int64_t rampEndNs() const;
   void onConnected(Conn& c);
   void onConnectFailed(Conn& c, int err);
   void settleIfDone();
