@@ -26,7 +26,8 @@ struct Options {
   double warmup = 0;           // seconds of uncounted traffic before measuring
   bool idle = false;           // open and hold connections, send nothing
   double timeout = 10;         // answer timeout: nothing moved this long with a message in flight
-  double connectTimeout = 10;  // a connection not up this long after its start fails
+  double connectTimeout = 10;  // a connection not up this long after its start fails (main
+                               // makes it the --timeout value unless given)
   std::vector<double> percentiles{50, 90, 99, 99.9};  // printed in the summary and the JSON
   bool latencySpectrum = false;                       // print the full percentile spectrum
   std::string histogramOut;  // write HdrHistogram's percentile distribution to this file
