@@ -5,6 +5,10 @@
 namespace reactor {
 namespace {
 
+// The tutorial's headers are about 100 bytes; a client's first header longer than this is
+// more likely bytes of another protocol.
+constexpr size_t kPlausibleHeaderLength = 4096;
+
 enum class Outcome {
   kClean,    // every byte formed whole messages: the decoder holds nothing
   kPartial,  // an incomplete message remains (in the input or the decoder)
@@ -95,8 +99,23 @@ class AppFactory::Session final : public ConnectionHandler {
   app::Decoder decoder_;
 };
 
+// A connection's first bytes that make no plausible app message, said at debug level: a client
+// of another protocol ("Hello" reads as a header length of 18533) otherwise just waits.
+static void noteImplausibleStart(const Connection& conn, const Buffer& input) {
+  if (conn.bytesIn() != input.readableBytes() || input.readableBytes() < 2) return;
+  const auto* p = reinterpret_cast<const unsigned char*>(input.peek());
+  const size_t headerLength = size_t{p[0]} << 8 | p[1];
+  const bool jsonFollows = input.readableBytes() < 3 || p[2] == '{';
+  if (headerLength <= kPlausibleHeaderLength && jsonFollows) return;
+  log::debug(
+      "fd {}: the first bytes, 0x{:02x} 0x{:02x}, read as a header length of {}{}: "
+      "is the client speaking another protocol?",
+      conn.fd(), p[0], p[1], headerLength, jsonFollows ? "" : ", and no '{' follows");
+}
+
 void AppFactory::Handler::onMessage(Connection& conn, Buffer& input) {
   if (input.empty()) return;
+  if (log::level() >= log::Level::kDebug) noteImplausibleStart(conn, input);
   app::Decoder decoder(max_);
   const Outcome outcome = serve(conn, input, decoder);
   if (conn.closed() || outcome == Outcome::kClean) return;

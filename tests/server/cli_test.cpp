@@ -53,15 +53,64 @@ INSTANTIATE_TEST_SUITE_P(
                       BadArgs{{"--port", "abc"}, "abc", "65535"},
                       BadArgs{{"--port", "-1"}, "-1", "65535"},
                       BadArgs{{"--threads", "0"}, "'0'", "1 to"},
-                      BadArgs{{"--max-connections", "lots"}, "lots", "integer"},
-                      BadArgs{{"--idle-timeout", "-5"}, "-5", "integer"},
-                      BadArgs{{"--backlog", "x"}, "'x'", "integer"},
-                      BadArgs{{"--max-message-bytes", "1e3"}, "1e3", "integer"},
+                      BadArgs{{"--max-connections", "lots"}, "lots", "k (1000) or M"},
+                      BadArgs{{"--idle-timeout", "-5"}, "-5", "whole number of seconds"},
+                      BadArgs{{"--idle-timeout", "500ms"}, "'500ms'", "10s, 2m, 1h"},
+                      BadArgs{{"--backlog", "x"}, "'x'", "whole number"},
+                      BadArgs{{"--max-message-bytes", "1e3"}, "1e3", "KiB, MiB, GiB"},
+                      BadArgs{{"--max-message-bytes", "2KB"},
+                              "--max-message-bytes: invalid "
+                              "value '2KB' (accepted: a byte count",
+                              "KiB"},
+                      BadArgs{{"--thraeds", "2"}, "'--thraeds': did you mean --threads?", ""},
                       BadArgs{{"--protocol", "http"}, "http", "echo|app"},
                       BadArgs{{"--log-level", "loud"}, "loud", "error|warn|info|debug"},
                       BadArgs{{"--backend", "iocp"}, "iocp", "epoll"},
                       BadArgs{{"--frobnicate"}, "--frobnicate", ""},
                       BadArgs{{"--port"}, "--port", ""}, BadArgs{{"stray"}, "stray", ""}));
+
+TEST(ServerCli, ValuesTakeUnitsAndShortFlagsWork) {
+  Process p(binaryFromEnv("REACTOR_SERVER"),
+            {"-p", "0", "-t", "2", "--idle-timeout", "2m", "--max-message-bytes", "64KiB",
+             "--backlog", "1k", "--max-connections", "10k", "--protocol", "app"});
+  std::optional<std::string> line = p.readLine(Millis(10000));
+  ASSERT_TRUE(line) << p.stderrText();
+  EXPECT_NE(line->find("protocol=app"), std::string::npos) << *line;
+}
+
+TEST(ServerCli, BadReactorBackendVariableIsNamed) {
+  ProcessOptions options;
+  options.env = {"REACTOR_BACKEND=bogus"};
+  ProcessResult r =
+      runProgram(binaryFromEnv("REACTOR_SERVER"), {"--port", "0"}, Millis(10000), options);
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.out, "");
+  ASSERT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("reactor-server: REACTOR_BACKEND: invalid value 'bogus' (accepted: "),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(ServerCli, HelpListsOnlyTheBuiltBackends) {
+  ProcessResult r = runServer({"--help"});
+  std::string built = binaryFromEnv("REACTOR_BUILT_BACKENDS");
+  std::string choices = "auto|";
+  for (char c : built) choices += c == ',' ? '|' : c;
+  EXPECT_NE(r.out.find("--backend " + choices + "=auto"), std::string::npos) << r.out;
+  for (std::string name : {"epoll", "kqueue", "poll", "select"}) {
+    if (("," + built + ",").find("," + name + ",") != std::string::npos) continue;
+    EXPECT_EQ(r.out.find(name), std::string::npos) << name << " is not built:\n" << r.out;
+  }
+}
+
+TEST(ServerCli, ImplausibleFirstHeaderLengthIsLoggedAtDebugLevel) {
+  Server server({"--protocol", "app", "--log-level", "debug"});
+  Fd fd = server.connect();
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::write(fd.get(), "Hello", 5), 5);
+  EXPECT_TRUE(server.process().waitForStderr("read as a header length of 18533", Millis(10000)))
+      << server.process().stderrText();
+}
 
 TEST(ServerCli, UnbuiltBackendIsRefusedWithTheAvailableOnes) {
   // A known name this build lacks (kqueue on Linux, epoll on BSD/macOS). Meson passes the

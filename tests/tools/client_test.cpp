@@ -1,6 +1,8 @@
 // reactor-client, black-box, against the real reactor-server: the contract's exact output.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -112,6 +114,107 @@ TEST(ClientTest, SilentServerTimesOut) {
   auto r = client(at(server.port(), {"--timeout", "0.3", "echo"}));
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("within 0.3 s"), std::string::npos) << r.err;
+  FakeEchoServer silent(Fault::kSilent);  // silent on its first connection only
+  auto ms = client(at(silent.port(), {"--timeout", "300ms", "echo"}));
+  EXPECT_EQ(ms.exitCode, 1);
+  EXPECT_NE(ms.err.find("within 0.3 s (0 byte(s) received"), std::string::npos) << ms.err;
+}
+
+TEST(ClientTest, EchoAgainstTheAppServerSaysTheBytesAndTheLikelyCause) {
+  testsupport::ServerProcess server({"--protocol", "app"});
+  auto r = client(at(server.port(), {"--timeout", "500ms", "echo"}));
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("no complete answer from 127.0.0.1:" + std::to_string(server.port()) +
+                       " within 0.5 s (0 byte(s) received, an echo of 12 bytes expected): the "
+                       "server may speak another protocol\n"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(ClientTest, AppAgainstAnEchoServerIsAMismatch) {
+  testsupport::ServerProcess server;  // echo: sends the request back, a well-formed message
+  for (const char* action : {"search", "jump"}) {
+    auto r = client(at(server.port(), {"app", action, "morpheus"}));
+    EXPECT_EQ(r.exitCode, 1) << action;
+    EXPECT_EQ(r.out, "") << action;
+    EXPECT_NE(r.err.find("the answer is the request itself, sent back: the server may be an "
+                         "echo server"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
+// The request for "search morpheus" is the 2-byte length, the 103-byte header
+// {"byteorder": "little", "content-type": "text/json", ...} and the 41-byte content
+// {"action": "search", "value": "morpheus"}. An echo server that corrupts one byte of it sends
+// back a well-formed message that is neither the request nor an app server's answer.
+TEST(ClientTest, AppAnswerThatNoAppServerSendsIsAMismatch) {
+  {
+    FakeEchoServer server(Fault::kCorruptByte, 2 + 103 + 2);  // "action" -> "?ction"
+    auto r = client(at(server.port(), {"app", "search", "morpheus"}));
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("a text/json answer without the \"result\" or \"error\" key: the "
+                         "server may speak another protocol"),
+              std::string::npos)
+        << r.err;
+  }
+  FakeEchoServer server(Fault::kCorruptByte, 43);  // "text/json" -> "?ext/json"
+  auto r = client(at(server.port(), {"app", "search", "morpheus"}));
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("not the app server's binary/custom-server-binary-type: the server may "
+                       "speak another protocol"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(ClientTest, UnknownSubcommandAndMisspelledFlagAreNamed) {
+  auto frob = client({"frob"});
+  EXPECT_EQ(frob.exitCode, 2);
+  EXPECT_EQ(frob.err,
+            "reactor-client: unknown subcommand 'frob' (accepted: echo, app; see reactor-client "
+            "--help)\n");
+  auto misspelled = client({"--conections", "2", "echo"});
+  EXPECT_EQ(misspelled.exitCode, 2);
+  EXPECT_EQ(misspelled.err,
+            "reactor-client: unknown flag '--conections': did you mean --connections? (see "
+            "reactor-client echo --help)\n");
+  auto near = client({"ecoh"});
+  EXPECT_NE(near.err.find("did you mean echo?"), std::string::npos) << near.err;
+}
+
+TEST(ClientTest, ShortFlags) {
+  testsupport::ServerProcess server;
+  auto r = client({"-p", std::to_string(server.port()), "-c", "2", "echo", "x"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("2 of 2 connections"), std::string::npos) << r.out;
+}
+
+TEST(ClientTest, EveryResolvedAddressIsTriedInTurn) {
+  // A private mount namespace in which "multi.test" resolves to ::1 (sorted first, nothing
+  // listens there) and then 127.0.0.1, where the server is.
+  if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no unshare(1)";
+  std::string hosts = ::testing::TempDir() + "client-test-hosts";
+  std::ofstream(hosts) << "::1 multi.test\n127.0.0.2 multi.test\n";
+  testsupport::ServerProcess server({"--host", "127.0.0.2"});
+  std::string script = "mount --bind '" + hosts + "' /etc/hosts && exec \"$0\" \"$@\"";
+  auto probe = testsupport::runProgram(
+      "/usr/bin/unshare", {"-m", "sh", "-c", script, "getent", "ahosts", "multi.test"});
+  if (probe.exitCode != 0 || probe.out.find("::1") == std::string::npos) {
+    GTEST_SKIP() << "cannot give the client its own /etc/hosts: " << probe.err;
+  }
+  auto r = testsupport::runProgram(
+      "/usr/bin/unshare",
+      {"-m", "sh", "-c", script, testsupport::binaryFromEnv("REACTOR_CLIENT"), "--host",
+       "multi.test", "--port", std::to_string(server.port()), "echo"},
+      Millis(15000));
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "Received 'Hello, world'\n");
+  EXPECT_NE(r.err.find("cannot connect to [::1]:" + std::to_string(server.port())),
+            std::string::npos)
+      << r.err;
+  std::remove(hosts.c_str());
 }
 
 TEST(ClientTest, CorruptedEchoFails) {

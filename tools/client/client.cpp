@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "reactor/app_codec.h"
 #include "reactor/connection.h"
@@ -22,25 +23,24 @@ class Exchange final : public ConnectionHandler {
   using OnData = std::function<bool(Buffer& input)>;
   using OnDone = std::function<void(bool ok)>;
 
-  Exchange(EventLoop& loop, const SockAddr& address, const Target& target, std::string request,
-           OnData onData, OnDone onDone)
+  Exchange(EventLoop& loop, const std::vector<SockAddr>& addresses, const Target& target,
+           std::string request, OnData onData, OnDone onDone)
       : loop_(loop),
-        address_(address),
+        addresses_(addresses),
         request_(std::move(request)),
         onData_(std::move(onData)),
-        onDone_(std::move(onDone)) {
-    ConnectOptions options;
-    options.timeout = std::chrono::milliseconds(static_cast<int64_t>(target.timeoutS * 1000));
-    connector_ = std::make_unique<Connector>(
-        loop, address, options,
-        [this](UniqueFd fd, std::error_code error) { connected(std::move(fd), error); });
-  }
+        onDone_(std::move(onDone)),
+        deadline_(Clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(target.timeoutS * 1000))) {}
   ~Exchange() override { closeNow(); }
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
-  void start() { connector_->start(); }
+  void start() { connectTo(0); }
   bool finished() const { return finished_; }
+  /// The address connected to, or being tried.
+  const SockAddr& address() const { return addresses_[index_]; }
+  uint64_t bytesReceived() const { return conn_ != nullptr ? conn_->bytesIn() : 0; }
   /// Closes the connection if still open (pending deletion runs at the loop's next batch end).
   void closeNow() {
     if (conn_ != nullptr) conn_->close();
@@ -61,7 +61,7 @@ class Exchange final : public ConnectionHandler {
     fmt::print(stderr,
                "reactor-client: connection to {} closed ({}) before the answer was "
                "complete ({} bytes received)\n",
-               address_.toString(), toString(reason), conn.bytesIn());
+               address().toString(), toString(reason), conn.bytesIn());
     onDone_(false);
   }
   void fail(const std::string& why) {
@@ -73,26 +73,52 @@ class Exchange final : public ConnectionHandler {
   }
 
  private:
+  // Every address the name resolved to is tried in turn until one connects, within the
+  // one deadline.
+  void connectTo(size_t index) {
+    index_ = index;
+    ConnectOptions options;
+    options.timeout =
+        std::max(std::chrono::milliseconds(1),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()));
+    connector_ = std::make_unique<Connector>(
+        loop_, addresses_[index], options,
+        [this](UniqueFd fd, std::error_code error) { connected(std::move(fd), error); });
+    connector_->start();
+  }
+
   void connected(UniqueFd fd, std::error_code error) {
     if (error) {
-      fail(fmt::format("cannot connect to {}: {}", address_.toString(), error.message()));
+      std::string why =
+          fmt::format("cannot connect to {}: {}", address().toString(), error.message());
+      if (index_ + 1 < addresses_.size() && Clock::now() < deadline_) {
+        fmt::print(stderr, "reactor-client: {}; trying the next address\n", why);
+        // The connector is inside its own callback: destroy it after the batch.
+        Connector* finished = connector_.release();
+        loop_.defer([finished] { delete finished; });
+        connectTo(index_ + 1);
+        return;
+      }
+      fail(why);
       return;
     }
     std::error_code e;
     conn_ = Connection::create(loop_, std::move(fd), this, &options_, e);
     if (conn_ == nullptr || e) {
       conn_ = nullptr;
-      fail(fmt::format("cannot watch the connection to {}: {}", address_.toString(), e.message()));
+      fail(fmt::format("cannot watch the connection to {}: {}", address().toString(), e.message()));
       return;
     }
     conn_->send(request_);
   }
 
   EventLoop& loop_;
-  SockAddr address_;
+  const std::vector<SockAddr>& addresses_;
+  size_t index_ = 0;
   std::string request_;
   OnData onData_;
   OnDone onDone_;
+  Clock::time_point deadline_;
   ConnectionOptions options_;
   std::unique_ptr<Connector> connector_;
   Connection* conn_ = nullptr;
@@ -106,9 +132,8 @@ class Run {
 
   bool resolve() {
     try {
-      auto all = SockAddr::resolve(target_.host, target_.port);
-      if (all.empty()) throw std::runtime_error(target_.host + ": no address");
-      address_ = all.front();
+      addresses_ = SockAddr::resolve(target_.host, target_.port);
+      if (addresses_.empty()) throw std::runtime_error(target_.host + ": no address");
       return true;
     } catch (const std::exception& e) {
       fmt::print(stderr, "reactor-client: {}\n", e.what());
@@ -117,7 +142,7 @@ class Run {
   }
 
   Exchange& add(std::string request, Exchange::OnData onData) {
-    exchanges_.push_back(std::make_unique<Exchange>(loop_, address_, target_, std::move(request),
+    exchanges_.push_back(std::make_unique<Exchange>(loop_, addresses_, target_, std::move(request),
                                                     std::move(onData), [this](bool ok) {
                                                       if (!ok) failed_ = true;
                                                       if (++done_ == exchanges_.size())
@@ -126,30 +151,40 @@ class Run {
     return *exchanges_.back();
   }
 
-  /// Returns the exit status: 0 when every exchange completed.
-  int run() {
+  /// Returns the exit status: 0 when every exchange completed. `expected` says, for a
+  /// timeout, what a whole answer would have been.
+  int run(const std::string& expected) {
     for (auto& e : exchanges_) e->start();
     auto limit = std::chrono::milliseconds(static_cast<int64_t>(target_.timeoutS * 1000));
-    loop_.runAfter(limit, [this] {
+    loop_.runAfter(limit, [this, expected] {
       for (auto& e : exchanges_) {
-        e->fail(fmt::format("no complete answer from {} within {} s", address_.toString(),
-                            target_.timeoutS));
+        if (e->finished()) continue;
+        // A server of the other protocol waits for more (the app server reads "He" of "Hello"
+        // as a header length of 18533) or answers with something never complete.
+        e->fail(
+            fmt::format("no complete answer from {} within {} s ({} byte(s) received, {}): "
+                        "the server may speak another protocol",
+                        e->address().toString(), target_.timeoutS, e->bytesReceived(), expected));
       }
     });
     loop_.run();
+    if (!exchanges_.empty()) used_ = exchanges_.front()->address();
     for (auto& e : exchanges_) e->closeNow();
     exchanges_.clear();
     loop_.runOnce(0);  // runs the deferred deletion of the closed connections
     return failed_ ? 1 : 0;
   }
 
-  EventLoop& loop() { return loop_; }
-  const SockAddr& address() const { return address_; }
+  /// After run(): the address the first exchange connected to (or tried last).
+  const SockAddr& address() const { return used_; }
+  /// The name's first address, before anything is tried.
+  const SockAddr& firstAddress() const { return addresses_.front(); }
 
  private:
   Target target_;
   EventLoop loop_;
-  SockAddr address_;
+  std::vector<SockAddr> addresses_;
+  SockAddr used_;
   std::vector<std::unique_ptr<Exchange>> exchanges_;
   size_t done_ = 0;
   bool failed_ = false;
@@ -175,6 +210,27 @@ app::Message tutorialRequest(const std::string& action, const std::string& value
   return m;
 }
 
+// What is wrong with an answer that decoded as an app message but is not what the app server
+// sends ("" if nothing): a JSON answer carries "result" or "error", a binary one the server's
+// content type. An echo server sends the request back, which decodes fine.
+std::string answerProblem(const std::string& request, const app::Message& answer) {
+  if (app::encode(answer) == request) {
+    return "the answer is the request itself, sent back: the server may be an echo server "
+           "(reactor-server --protocol echo), not an app server";
+  }
+  if (answer.contentType == "text/json") {
+    const auto body = nlohmann::json::parse(answer.content, nullptr, false);
+    if (body.is_object() && (body.contains("result") || body.contains("error"))) return {};
+    return "a text/json answer without the \"result\" or \"error\" key: the server may speak "
+           "another protocol";
+  }
+  if (answer.contentType == "binary/custom-server-binary-type") return {};
+  return fmt::format(
+      "content-type '{}', not the app server's "
+      "binary/custom-server-binary-type: the server may speak another protocol",
+      answer.contentType);
+}
+
 }  // namespace
 
 int runEcho(const Target& target, const std::string& message) {
@@ -187,7 +243,7 @@ int runEcho(const Target& target, const std::string& message) {
     match = received == message;
     return true;
   });
-  int status = run.run();
+  int status = run.run(fmt::format("an echo of {} bytes expected", message.size()));
   if (status != 0) return status;
   if (!match) {
     fmt::print(stderr, "reactor-client: the echo differs: sent '{}', received '{}'\n", message,
@@ -207,7 +263,7 @@ int runMultiEcho(const Target& target, int connections, const std::vector<std::s
   size_t verified = 0;
   for (int i = 0; i < connections; ++i) {
     int id = i + 1;
-    fmt::print("Starting connection {} to {}\n", id, run.address().toString());
+    fmt::print("Starting connection {} to {}\n", id, run.firstAddress().toString());
     for (const auto& m : messages) fmt::print("Sending '{}' to connection {}\n", m, id);
     std::string& got = received[static_cast<size_t>(i)];
     run.add(all, [&, id](Buffer& input) {
@@ -226,7 +282,7 @@ int runMultiEcho(const Target& target, int connections, const std::vector<std::s
     });
   }
   std::fflush(stdout);
-  int status = run.run();
+  int status = run.run(fmt::format("an echo of {} bytes expected", all.size()));
   fmt::print("{} of {} connections echoed {} message(s) each ({} bytes per connection)\n", verified,
              connections, messages.size(), all.size());
   return status == 0 && verified == static_cast<size_t>(connections) ? 0 : 1;
@@ -238,7 +294,8 @@ int runApp(const Target& target, const std::string& action, const std::string& v
   app::Decoder decoder;
   app::Message answer;
   std::string problem;
-  run.add(app::encode(tutorialRequest(action, value)), [&](Buffer& input) {
+  const std::string request = app::encode(tutorialRequest(action, value));
+  run.add(request, [&](Buffer& input) {
     switch (decoder.decode(input, &answer)) {
       case app::DecodeStatus::kNeedMore:
         return false;
@@ -250,8 +307,9 @@ int runApp(const Target& target, const std::string& action, const std::string& v
     }
     return false;
   });
-  int status = run.run();
+  int status = run.run("an app-protocol answer expected");
   if (status != 0) return status;
+  if (problem.empty()) problem = answerProblem(request, answer);
   if (!problem.empty()) {
     fmt::print(stderr, "reactor-client: bad answer from {}: {}\n", run.address().toString(),
                problem);

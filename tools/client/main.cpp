@@ -15,17 +15,25 @@ int main(int argc, char** argv) {
 
   CLI::App app{"reactor-client: the sockets tutorial's echo and app clients", "reactor-client"};
   app.set_version_flag("--version", fmt::format("reactor-client {}", tools::version()));
-  app.add_option("--host", target.host, "server address or name")->capture_default_str();
-  app.add_option("--port", target.port, "server port")
+  app.add_option("--host", target.host,
+                 "server address or name (every address it resolves to "
+                 "is tried in turn)")
+      ->type_name("HOST")
+      ->capture_default_str();
+  app.add_option("-p,--port", target.port, "server port")
+      ->type_name("PORT")
       ->check(tools::integerIn(1, 65535))
       ->capture_default_str();
-  app.add_option("--timeout", target.timeoutS, "seconds to wait for the connection and the answer")
-      ->check(tools::numberIn(0.001, 1e6))
+  app.add_option("--timeout", target.timeoutS,
+                 "how long to wait for the connection and then for the answer")
+      ->type_name("DURATION")
+      ->transform(tools::duration(0.001, 1e6))
       ->capture_default_str();
-  app.add_option("--connections", connections,
+  app.add_option("-c,--connections", connections,
                  "echo: the tutorial's multi-connection client with N connections, each "
                  "sending its messages and reading every echo")
-      ->check(tools::integerIn(1, 10000));
+      ->type_name("N")
+      ->transform(tools::count(1, 10000));
   app.require_subcommand(1);
   app.fallthrough();
   CLI::App* echo = app.add_subcommand("echo", "send MESSAGE and print its echo");

@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace reactor::stress {
 
@@ -24,6 +26,24 @@ class Histogram {
   /// The value at quantile q (0 < q <= 1): the upper bound of the bucket holding the
   /// ceil(q * count)-th smallest value, capped by the exact maximum. 0 when empty.
   uint64_t quantileNs(double q) const;
+  /// Mean and standard deviation, from each bucket's middle value (as HdrHistogram does).
+  double meanNs() const;
+  double stddevNs() const;
+
+  /// One row of the percentile spectrum: the highest value of a bucket (capped by the maximum),
+  /// the percentile level it answers (0..1) and the count of values up to it.
+  struct Level {
+    uint64_t valueNs;
+    double percentile;
+    uint64_t totalCount;
+  };
+  /// HdrHistogram's percentile iteration: levels 0%, then halving the distance to 100% in
+  /// `ticksPerHalfDistance` steps each time, ending at 100%. Empty when nothing was recorded.
+  std::vector<Level> spectrum(int ticksPerHalfDistance) const;
+  /// The spectrum in HdrHistogram's percentile-distribution text format (.hgrm: the columns
+  /// Value Percentile TotalCount 1/(1-Percentile), then the #[Mean..., #[Max..., #[Buckets...
+  /// footer), values in microseconds with 3 decimals.
+  std::string percentileDistribution(int ticksPerHalfDistance) const;
 
   static constexpr int kSubBits = 5;
   static constexpr int kSub = 1 << kSubBits;
@@ -35,6 +55,7 @@ class Histogram {
     return kSub + (e - kSubBits) * kSub + sub;
   }
   static uint64_t bucketUpper(int b);
+  static uint64_t bucketLower(int b);
 
  private:
   std::array<uint64_t, kBuckets> counts_{};

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace reactor::stress {
 
@@ -20,11 +21,16 @@ struct Options {
   std::string backend = "auto";
   int threads = 1;
   bool json = false;
-  double connectRate = 0;   // new connections per second; 0: as fast as possible
-  int sourceAddresses = 0;  // bind connection i to 127.0.0.(1 + i % N); 0: don't bind
-  double warmup = 0;        // seconds of uncounted traffic before measuring
-  bool idle = false;        // open and hold connections, send nothing
-  double timeout = 10;      // connect and answer timeout, seconds
+  double connectRate = 0;      // new connections per second; 0: as fast as possible
+  int sourceAddresses = 0;     // bind connection i to 127.0.0.(1 + i % N); 0: don't bind
+  double warmup = 0;           // seconds of uncounted traffic before measuring
+  bool idle = false;           // open and hold connections, send nothing
+  double timeout = 10;         // answer timeout: nothing moved this long with a message in flight
+  double connectTimeout = 10;  // a connection not up this long after its start fails (main
+                               // makes it the --timeout value unless given)
+  std::vector<double> percentiles{50, 90, 99, 99.9};  // printed in the summary and the JSON
+  bool latencySpectrum = false;                       // print the full percentile spectrum
+  std::string histogramOut;  // write HdrHistogram's percentile distribution to this file
 
   bool app() const { return protocol == "app"; }
 };

@@ -12,7 +12,9 @@
 namespace reactor::stress {
 
 struct Report {
+  std::string target;  // HOST:PORT, an IPv6 address in brackets
   std::string backend;
+  bool interrupted = false;  // SIGINT/SIGTERM stopped the run
   uint64_t connected = 0;
   uint64_t sent = 0;
   uint64_t verified = 0;
@@ -31,5 +33,9 @@ struct Report {
 
 std::string humanSummary(const Report& report, const Options& options);
 std::string jsonSummary(const Report& report, const Options& options);
+/// What --histogram-out writes: HdrHistogram's percentile distribution of the latencies.
+std::string histogramFile(const Report& report);
+/// The JSON key of a percentile: 50 -> "p50", 99.9 -> "p999".
+std::string percentileKey(double percentile);
 
 }  // namespace reactor::stress

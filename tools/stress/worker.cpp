@@ -27,7 +27,8 @@ int64_t threadCpuNs() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-ErrorKind kindOfErrno(int err) {
+// `connecting`: the error ended a connect (its ETIMEDOUT is a connect timeout).
+ErrorKind kindOfErrno(int err, bool connecting) {
   switch (err) {
     case ECONNREFUSED:
       return ErrorKind::kRefused;
@@ -35,7 +36,7 @@ ErrorKind kindOfErrno(int err) {
     case EPIPE:
       return ErrorKind::kReset;
     case ETIMEDOUT:
-      return ErrorKind::kTimeout;
+      return connecting ? ErrorKind::kConnectTimeout : ErrorKind::kAnswerTimeout;
     default:
       return ErrorKind::kOther;
   }
@@ -48,9 +49,15 @@ const char* resetHint(int err) {
 }  // namespace
 
 const char* toString(ErrorKind kind) {
-  static constexpr const char* kNames[kErrorKinds] = {"refused", "reset",  "closed",
-                                                      "timeout", "verify", "other"};
+  static constexpr const char* kNames[kErrorKinds] = {
+      "refused", "reset", "closed", "connect_timeout", "answer_timeout", "verify", "other"};
   return kNames[static_cast<int>(kind)];
+}
+
+std::string label(ErrorKind kind) {
+  std::string name = toString(kind);
+  std::replace(name.begin(), name.end(), '_', ' ');
+  return name;
 }
 
 uint64_t Counters::errorTotal() const {
@@ -79,7 +86,8 @@ class Worker::Conn final : public IoHandler {
 
   Conn(Worker& worker, uint32_t id, int64_t* ring) : w_(worker), id_(id), ring_(ring) {}
 
-  void connect(const std::optional<SockAddr>& source);
+  void connect(const std::optional<SockAddr>& source, int64_t deadlineNs);
+  void connectNext();
   void up(UniqueFd fd);
   void pump(int64_t now);
   void fail(ErrorKind kind, std::string detail);
@@ -126,40 +134,61 @@ class Worker::Conn final : public IoHandler {
   size_t sendPos_ = 0;
   size_t recvPos_ = 0;
   int64_t lastProgressNs_ = 0;
+  int64_t upNs_ = 0;        // when the connection was made
+  int64_t waitedNs_ = 0;    // from then until traffic started (the others connecting)
+  int64_t deadlineNs_ = 0;  // connecting: give up then
+  size_t address_ = 0;      // connecting: the index in plan_.targets being tried
+  std::optional<SockAddr> source_;
   UniqueFd fd_;
   std::unique_ptr<Connector> connector_;
   std::unique_ptr<AppAnswerReader> reader_;
 };
 
-void Worker::Conn::connect(const std::optional<SockAddr>& source) {
+void Worker::Conn::connect(const std::optional<SockAddr>& source, int64_t deadlineNs) {
   state_ = kConnecting;
+  source_ = source;
+  deadlineNs_ = deadlineNs;
+  address_ = 0;
+  connectNext();
+}
+
+// Tries plan_.targets[address_]; on failure the next one, while the deadline allows.
+void Worker::Conn::connectNext() {
+  const SockAddr& target = w_.plan_.targets[address_];
   ConnectOptions options;
-  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(w_.opt_.timeout * 1000));
-  options.source = source;
+  options.timeout =
+      std::chrono::milliseconds(std::max<int64_t>(1, (deadlineNs_ - nowNs()) / 1'000'000));
+  options.source = source_;
   connector_ = std::make_unique<Connector>(
-      w_.loop_, w_.plan_.target, options, [this](UniqueFd fd, std::error_code error) {
+      w_.loop_, target, options, [this, target](UniqueFd fd, std::error_code error) {
         // The connector is inside its own callback: destroy it after the batch.
         Connector* finished = connector_.release();
         w_.loop_.defer([finished] { delete finished; });
-        if (error) {
-          std::string from;
-          if (w_.opt_.sourceAddresses > 0) {
-            from = " from 127.0.0." + std::to_string(1 + id_ % w_.opt_.sourceAddresses);
-          }
-          state_ = kDead;
-          w_.onConnectFailed(*this, error.value());
-          w_.recordError(kindOfErrno(error.value()),
-                         fmt::format("cannot connect to {}{}: {}", w_.plan_.target.toString(), from,
-                                     error.message()));
+        if (!error) {
+          up(std::move(fd));
           return;
         }
-        up(std::move(fd));
+        if (address_ + 1 < w_.plan_.targets.size() && nowNs() < deadlineNs_) {
+          ++address_;
+          connectNext();
+          return;
+        }
+        std::string from;
+        if (w_.opt_.sourceAddresses > 0) {
+          from = " from 127.0.0." + std::to_string(1 + id_ % w_.opt_.sourceAddresses);
+        }
+        state_ = kDead;
+        w_.onConnectFailed(*this, error.value());
+        w_.recordError(
+            kindOfErrno(error.value(), true),
+            fmt::format("cannot connect to {}{}: {}", target.toString(), from, error.message()));
       });
   connector_->start();
 }
 
 void Worker::Conn::up(UniqueFd fd) {
   fd_ = std::move(fd);
+  upNs_ = nowNs();
   if (auto error = w_.loop_.add(fd_.get(), Interest::kReadable, this)) {
     fd_.reset();
     state_ = kDead;
@@ -197,7 +226,16 @@ void Worker::Conn::beginMessage(int64_t now) {
     countFrom = scheduled;
   }
   if (firstCounted_ == kNever && countFrom >= w_.plan_.measureNs) firstCounted_ = sendSeq_;
-  if (drained()) lastProgressNs_ = now;
+  // The wait for the first answer includes the time this connection waited for the others
+  // to connect, so that the run stays bounded by --connect-timeout and --timeout together
+  // rather than by their sum (a server with a full backlog: some connect, some time out).
+  if (sendSeq_ == 0) {
+    // Not the --connect-rate ramp, though: that wait was asked for.
+    waitedNs_ = std::max<int64_t>(0, w_.plan_.startNs - std::max(upNs_, w_.rampEndNs()));
+    lastProgressNs_ = now - waitedNs_;
+  } else if (drained()) {
+    lastProgressNs_ = now;
+  }
   ring_[sendSeq_ % static_cast<uint64_t>(w_.opt_.pipeline)] = start;
   begun_ = true;
 }
@@ -227,12 +265,13 @@ void Worker::Conn::pump(int64_t now) {
         return;
       }
       int err = errno;
-      fail(kindOfErrno(err),
+      fail(kindOfErrno(err, false),
            fmt::format("connection {}: write: {}{}", id_, std::strerror(err), resetHint(err)));
       return;
     }
     sendPos_ += static_cast<size_t>(n);
-    lastProgressNs_ = now;
+    // Until the first answer begins, the wait for the others to connect still counts.
+    lastProgressNs_ = recvSeq_ == 0 && recvPos_ == 0 ? now - waitedNs_ : now;
     if (sendPos_ < m.size()) {
       setWantWrite(true);  // the kernel took part of it: the rest when writable
       return;
@@ -283,7 +322,7 @@ void Worker::Conn::onReadable(int64_t now) {
     // level-triggered poller reports the socket again.
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     int err = errno;
-    fail(kindOfErrno(err),
+    fail(kindOfErrno(err, false),
          fmt::format("connection {}: read: {}{}", id_, std::strerror(err), resetHint(err)));
     return;
   }
@@ -401,7 +440,7 @@ void Worker::Conn::closeQuietly() {
 void Worker::Conn::checkTimeout(int64_t now, int64_t limitNs) {
   if (state_ != kUp || drained() || now - lastProgressNs_ < limitNs) return;
   size_t expectedBytes = message(recvSeq_).size();
-  fail(ErrorKind::kTimeout,
+  fail(ErrorKind::kAnswerTimeout,
        fmt::format("connection {}: nothing moved for {:.1f} s with {} message(s) in flight "
                    "({} of {} bytes of answer {} received)",
                    id_, static_cast<double>(now - lastProgressNs_) / 1e9,
@@ -465,12 +504,26 @@ void Worker::openMore() {
     if (opt_.sourceAddresses > 0) {
       source = sources_[ids_[nextToOpen_ - 1] % static_cast<uint32_t>(opt_.sourceAddresses)];
     }
-    c.connect(source);
+    // Every connect must be done within --connect-timeout of its scheduled start, however many
+    // wait their turn behind kMaxConnecting: the connect phase stays bounded.
+    double scheduledS = scheduledStartS(nextToOpen_ - 1);
+    c.connect(source,
+              connectStartNs_ + static_cast<int64_t>((scheduledS + opt_.connectTimeout) * 1e9));
   }
   if (nextToOpen_ == conns_.size() && rampTimer_ != 0) {
     loop_.cancel(rampTimer_);
     rampTimer_ = 0;
   }
+}
+
+double Worker::scheduledStartS(size_t index) const {
+  if (opt_.connectRate <= 0) return 0;
+  return static_cast<double>(index) * opt_.connections / opt_.connectRate /
+         static_cast<double>(conns_.size());
+}
+
+int64_t Worker::rampEndNs() const {
+  return connectStartNs_ + static_cast<int64_t>(scheduledStartS(conns_.size() - 1) * 1e9);
 }
 
 void Worker::onConnected(Conn& c) {

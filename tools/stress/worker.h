@@ -25,9 +25,19 @@
 
 namespace reactor::stress {
 
-enum class ErrorKind : int { kRefused, kReset, kClosed, kTimeout, kVerify, kOther };
-constexpr int kErrorKinds = 6;
+enum class ErrorKind : int {
+  kRefused,
+  kReset,
+  kClosed,
+  kConnectTimeout,
+  kAnswerTimeout,
+  kVerify,
+  kOther
+};
+constexpr int kErrorKinds = 7;
+/// "connect_timeout": the key in JSON; label() is the text summary's "connect timeout".
 const char* toString(ErrorKind kind);
+std::string label(ErrorKind kind);
 
 /// Written by one loop thread only (plain load+store, no locked instruction), read racily.
 struct Counters {
@@ -47,7 +57,7 @@ struct Counters {
 /// What every worker shares, fixed before the threads start (times before startTraffic()).
 struct Plan {
   const Options* options = nullptr;
-  SockAddr target;
+  std::vector<SockAddr> targets;  // what the host resolved to: tried in order until one connects
   const EchoPayload* echo = nullptr;
   const AppWorkload* app = nullptr;
   int64_t startNs = 0;    // traffic starts
@@ -96,6 +106,11 @@ class Worker {
  private:
   friend class Conn;
   void openMore();
+  /// --connect-rate: seconds after the start at which connection `index` (of this worker) is
+  /// opened; 0 without a rate.
+  double scheduledStartS(size_t index) const;
+  /// When the last connection of this worker is scheduled to open.
+  int64_t rampEndNs() const;
   void onConnected(Conn& c);
   void onConnectFailed(Conn& c, int err);
   void settleIfDone();
