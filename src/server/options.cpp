@@ -71,6 +71,10 @@ std::optional<int> parseCommandLine(int argc, char** argv, Config* config) {
          "event loops, one per thread; helps once one core is saturated by many busy connections")
       ->check(integerIn(1, 256))
       ->capture_default_str();
+  app.add_option("--workers", config->workers,
+                 "worker processes under a master (1: no master); restart them with SIGHUP")
+      ->check(integerIn(1, 1024))
+      ->capture_default_str();
   app.add_option("--max-connections", config->maxConnections,
                  "open connections at most, in total; more are accepted and closed")
       ->check(integerIn(1, 10'000'000))
