@@ -434,7 +434,6 @@ void Runtime::printStatistics() {
         if (--gather->pending > 0) return;
         const Snapshot& t = gather->total;
         nlohmann::json line = {
-            {"pid", ::getpid()},
             {"backend", backend},
             {"threads", threads},
             {"open_connections", t.server.open},
@@ -449,6 +448,7 @@ void Runtime::printStatistics() {
                  ? 0.0
                  : static_cast<double>(t.loop.events) / static_cast<double>(t.loop.iterations)},
         };
+        if (isWorker()) line["pid"] = ::getpid();  // one line per worker: say whose
         printLine(line.dump());
       });
     });
