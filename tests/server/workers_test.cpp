@@ -12,6 +12,8 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <regex>
 #include <set>
 #include <thread>
@@ -146,6 +148,58 @@ TEST(Workers, KilledWorkerIsReplacedAndTheOthersKeepTheirConnections) {
   }
 }
 
+bool waitUntil(const std::function<bool()>& condition, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(Millis(10));
+  }
+  return true;
+}
+
+// Whether pid is gone (or a zombie nobody reaped yet: it runs no more either way).
+bool processGone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return ::kill(pid, 0) != 0;
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && text.size() > paren + 2 && text[paren + 2] == 'Z';
+}
+
+TEST(Workers, SigtermStopsEveryWorkerWithOneSummary) {
+  Server server({"--workers", "3"});
+  std::vector<pid_t> workers = waitForReady(server.process(), 3, Millis(10000));
+  ASSERT_EQ(workers.size(), 3u);
+  constexpr int kConnections = 12;
+  for (int i = 0; i < kConnections; ++i) {
+    Fd fd = server.connect();
+    expectEcho(fd.get(), std::string(100, 'w'));
+  }
+  Fd open = server.connect();
+  expectEcho(open.get(), "open");
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_TRUE(waitForClose(open.get()));
+  for (pid_t pid : workers) EXPECT_TRUE(processGone(pid)) << pid;
+  size_t summaries = 0;
+  for (const std::string& line : lines(server.process().stderrText())) {
+    if (line.find("connections served") == std::string::npos) continue;
+    ++summaries;
+    EXPECT_EQ(line,
+              "reactor-server: shut down: 13 connections served, 1204 bytes in, 1204 bytes out");
+  }
+  EXPECT_EQ(summaries, 1u) << server.process().stderrText();
+}
+
+TEST(Workers, WorkersStopWhenTheMasterDies) {
+  ServerProcess server({"--workers", "2"});
+  std::vector<pid_t> workers = waitForReady(server.process(), 2, Millis(10000));
+  ASSERT_EQ(workers.size(), 2u);
+  server.process().kill();
+  for (pid_t pid : workers) {
+    EXPECT_TRUE(waitUntil([pid] { return processGone(pid); }, Millis(10000))) << pid;
+  }
+}
+
 // A client loop: connect, echo a message, close; every failure counted.
 struct LoadLoop {
   explicit LoadLoop(const ServerProcess& server) {
@@ -175,15 +229,6 @@ struct LoadLoop {
   std::atomic<size_t> failures{0};
   std::thread thread;
 };
-
-bool waitUntil(const std::function<bool()>& condition, Millis timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(Millis(10));
-  }
-  return true;
-}
 
 size_t countOf(const std::string& text, const std::string& needle) {
   size_t n = 0;
