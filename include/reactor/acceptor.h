@@ -37,6 +37,11 @@ class Acceptor final : public IoHandler {
   /// names the address and the system's reason (e.g. "127.0.0.1:65432: Address already in use").
   Acceptor(EventLoop& loop, const SockAddr& address, const AcceptorOptions& options,
            NewConnection onNewConnection);
+  /// Accepts on a socket that is already listening (inherited from a master process or from
+  /// systemd; options.backlog and reusePort do not apply). Throws std::system_error if it cannot
+  /// be registered.
+  Acceptor(EventLoop& loop, UniqueFd listening, const AcceptorOptions& options,
+           NewConnection onNewConnection);
   ~Acceptor();
 
   /// The bound address (the real port after binding port 0).

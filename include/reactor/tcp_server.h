@@ -64,6 +64,9 @@ class TcpServer {
   /// Listens at once (throws std::system_error naming the address, see Acceptor).
   TcpServer(EventLoop& loop, const SockAddr& address, const ServerOptions& options,
             HandlerFactory& factory);
+  /// Accepts on a socket that is already listening (see Acceptor).
+  TcpServer(EventLoop& loop, UniqueFd listening, const ServerOptions& options,
+            HandlerFactory& factory);
   /// Listens on nothing: connections arrive through adopt() only.
   TcpServer(EventLoop& loop, const ServerOptions& options, HandlerFactory& factory);
   ~TcpServer();

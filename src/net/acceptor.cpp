@@ -60,6 +60,19 @@ Acceptor::Acceptor(EventLoop& loop, const SockAddr& address, const AcceptorOptio
   }
 }
 
+Acceptor::Acceptor(EventLoop& loop, UniqueFd listening, const AcceptorOptions& options,
+                   NewConnection onNewConnection)
+    : loop_(loop),
+      options_(options),
+      onNewConnection_(std::move(onNewConnection)),
+      listenFd_(std::move(listening)),
+      spareFd_(openSpare()),
+      local_(SockAddr::local(listenFd_.get())) {
+  if (auto ec = loop_.add(listenFd_.get(), Interest::kReadable, this)) {
+    throw std::system_error(ec, local_.toString());
+  }
+}
+
 Acceptor::~Acceptor() { stop(); }
 
 void Acceptor::stop() {

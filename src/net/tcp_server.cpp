@@ -62,6 +62,15 @@ struct TcpServer::Impl final : public ConnectionHandler {
     if (options.sharedOpen != nullptr) options.sharedOpen->fetch_sub(1, std::memory_order_relaxed);
   }
 
+  // From the acceptor: served here, or handed to another loop.
+  void onAccepted(UniqueFd socket) {
+    if (options.distribute) {
+      options.distribute(std::move(socket));
+    } else {
+      onNewConnection(std::move(socket));
+    }
+  }
+
   void onNewConnection(UniqueFd socket) {
     if (shuttingDown) return;  // the socket closes here
     if (!reserve()) {
@@ -197,14 +206,19 @@ TcpServer::TcpServer(EventLoop& loop, const SockAddr& address, const ServerOptio
                      HandlerFactory& factory)
     : TcpServer(loop, options, factory) {
   Impl* impl = impl_.get();
-  impl->acceptor = std::make_unique<Acceptor>(loop, address, options.acceptor,
-                                              [impl](UniqueFd socket, const SockAddr&) {
-                                                if (impl->options.distribute) {
-                                                  impl->options.distribute(std::move(socket));
-                                                } else {
-                                                  impl->onNewConnection(std::move(socket));
-                                                }
-                                              });
+  impl->acceptor = std::make_unique<Acceptor>(
+      loop, address, options.acceptor,
+      [impl](UniqueFd socket, const SockAddr&) { impl->onAccepted(std::move(socket)); });
+  impl->local = impl->acceptor->localAddress();
+}
+
+TcpServer::TcpServer(EventLoop& loop, UniqueFd listening, const ServerOptions& options,
+                     HandlerFactory& factory)
+    : TcpServer(loop, options, factory) {
+  Impl* impl = impl_.get();
+  impl->acceptor = std::make_unique<Acceptor>(
+      loop, std::move(listening), options.acceptor,
+      [impl](UniqueFd socket, const SockAddr&) { impl->onAccepted(std::move(socket)); });
   impl->local = impl->acceptor->localAddress();
 }
 

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "reactor/log.h"
+#include "server/master.h"
 #include "server/options.h"
 #include "server/runtime.h"
 
@@ -13,5 +14,8 @@ int main(int argc, char** argv) {
     return *code;
   }
   reactor::log::setLevel(*reactor::log::parseLevel(config.logLevel));
+  if (config.workers > 1 && !reactor::server::isWorkerProcess()) {
+    return reactor::server::runMaster(config, argc, argv);
+  }
   return reactor::server::run(config);
 }

@@ -31,6 +31,11 @@ std::optional<int> parseCommandLine(int argc, char** argv, Config* config) {
       ->type_name("N")
       ->check(tools::integerIn(1, 256))
       ->capture_default_str();
+  app.add_option("--workers", config->workers,
+                 "worker processes under a master (1: no master); restart them with SIGHUP")
+      ->type_name("N")
+      ->check(tools::integerIn(1, 1024))
+      ->capture_default_str();
   app.add_option("--max-connections", config->maxConnections,
                  "open connections at most, in total; more are accepted and closed")
       ->type_name("N")

@@ -14,6 +14,7 @@ struct Config {
   std::string backend = "auto";
   std::string protocol = "echo";
   unsigned threads = 1;
+  unsigned workers = 1;  // processes; more than 1: a master supervises them
   size_t maxConnections = 10000;
   unsigned idleTimeoutSeconds = 300;  // 0: off
   int backlog = 4096;

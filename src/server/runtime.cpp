@@ -1,5 +1,6 @@
 #include "server/runtime.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include "reactor/log.h"
 #include "reactor/protocols.h"
 #include "reactor/tcp_server.h"
+#include "server/master.h"
+#include "server/systemd.h"
 
 namespace reactor::server {
 namespace {
@@ -45,10 +48,25 @@ bool kernelBalancesReusePort() {
 #endif
 }
 
+bool& workerFlag() {
+  static bool worker = false;
+  return worker;
+}
+bool isWorker() { return workerFlag(); }
+
+void notifyManager(const std::string& state) {
+  std::string error = systemd::notify(state);
+  if (!error.empty()) log::warn("{}", error);
+}
+
 // Writes one line on stderr in one write, whatever the log level (the contract's summary and
 // SIGUSR1 statistics are output, not logs).
 void printLine(const std::string& line) {
   std::string text = line + "\n";
+  // A worker's lines name it: "reactor-server[PID]: ...".
+  if (isWorker() && text.starts_with("reactor-server: ")) {
+    text.replace(0, 14, fmt::format("reactor-server[{}]", ::getpid()));
+  }
   // A failed write to stderr has nowhere to be reported.
   ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
   (void)ignored;
@@ -98,8 +116,15 @@ struct Worker {
 
 class Runtime {
  public:
-  explicit Runtime(const Config& config)
-      : config_(config), appFactory_(config.maxMessageBytes), echoFactory_(echo_) {}
+  Runtime(const Config& config, std::optional<WorkerChannel> channel)
+      : config_(config),
+        channel_(std::move(channel)),
+        appFactory_(config.maxMessageBytes),
+        echoFactory_(echo_) {
+    // --max-connections is the total over all workers: each gets its share.
+    if (channel_)
+      config_.maxConnections = (config.maxConnections + config.workers - 1) / config.workers;
+  }
 
   int run();
 
@@ -116,8 +141,9 @@ class Runtime {
     options.acceptor.reusePort = reusePort;
     return options;
   }
-  void startWorker(Worker& worker, const std::optional<SockAddr>& address,
+  void startWorker(Worker& worker, const std::optional<SockAddr>& address, UniqueFd listening,
                    std::promise<void> ready);
+  void retire();
   void handOff(UniqueFd socket);
   void stopWorkers();
   void beginShutdown();
@@ -125,27 +151,37 @@ class Runtime {
   void warnAboutLimits(rlim_t fileLimit, std::string_view backend);
 
   Config config_;
+  std::optional<WorkerChannel> channel_;  // set in a worker of a master process
   EchoHandler echo_;
   AppFactory appFactory_;
   SharedHandlerFactory echoFactory_;
   std::atomic<size_t> open_{0};  // the connection limit is a total over every loop
   std::vector<Worker> workers_;
   bool stopping_ = false;
+  bool retiring_ = false;
+  TimerId retireCheck_ = 0;
+  TimerId retireDeadline_ = 0;
   size_t shutdownsPending_ = 0;
   size_t nextWorker_ = 0;  // round-robin hand-off
 };
 
-// With an address the worker listens on it (SO_REUSEPORT); without, it serves what the main
-// loop hands it.
+// With a listening socket the worker accepts on it (a duplicate of the inherited one); with an
+// address it listens on it (SO_REUSEPORT); with neither, it serves what the main loop hands it.
 void Runtime::startWorker(Worker& worker, const std::optional<SockAddr>& address,
-                          std::promise<void> ready) {
-  worker.thread = std::thread([this, &worker, address, ready = std::move(ready)]() mutable {
+                          UniqueFd listening, std::promise<void> ready) {
+  worker.thread = std::thread([this, &worker, address, listening = std::move(listening),
+                               ready = std::move(ready)]() mutable {
     try {
       worker.loop = std::make_unique<EventLoop>(createPoller(config_.backend));
-      worker.server =
-          address
-              ? std::make_unique<TcpServer>(*worker.loop, *address, serverOptions(true), factory())
-              : std::make_unique<TcpServer>(*worker.loop, serverOptions(false), factory());
+      if (listening) {
+        worker.server = std::make_unique<TcpServer>(*worker.loop, std::move(listening),
+                                                    serverOptions(false), factory());
+      } else if (address) {
+        worker.server =
+            std::make_unique<TcpServer>(*worker.loop, *address, serverOptions(true), factory());
+      } else {
+        worker.server = std::make_unique<TcpServer>(*worker.loop, serverOptions(false), factory());
+      }
     } catch (...) {
       worker.server.reset();
       worker.loop.reset();
@@ -201,9 +237,20 @@ void Runtime::warnAboutLimits(rlim_t fileLimit, std::string_view backend) {
 
 int Runtime::run() {
   const rlim_t fileLimit = raiseFileLimit();
+  // A socket handed over by systemd or by our master process replaces --host/--port.
+  UniqueFd inherited;
   SockAddr address;
   try {
-    address = SockAddr::resolve(config_.host, config_.port).front();
+    std::vector<UniqueFd> fds = systemd::takeListenFds();
+    if (fds.size() > 1) {
+      throw std::runtime_error(
+          fmt::format("LISTEN_FDS={}: reactor-server serves one listening socket", fds.size()));
+    }
+    if (fds.empty()) {
+      address = SockAddr::resolve(config_.host, config_.port).front();
+    } else {
+      inherited = std::move(fds.front());
+    }
   } catch (const std::exception& e) {
     printLine(fmt::format("reactor-server: {}", e.what()));
     return 1;
@@ -223,16 +270,24 @@ int Runtime::run() {
   // After the checks that can refuse to start (so their one line stays the only one), before
   // any socket I/O.
   io::installFaultInjectionFromEnv();
-  const bool reusePort = config_.threads > 1 && kernelBalancesReusePort();
+  // An inherited socket is shared as it is: every loop accepts on a duplicate of it (one queue;
+  // a socket of our own per loop would be one queue each, reset when that loop closes it).
+  const bool reusePort = config_.threads > 1 && !inherited && kernelBalancesReusePort();
   ServerOptions mainOptions = serverOptions(reusePort);
-  if (config_.threads > 1 && !reusePort) {
+  if (config_.threads > 1 && !reusePort && !inherited) {
     mainOptions.distribute = [this](UniqueFd socket) { handOff(std::move(socket)); };
   }
   try {
     // SO_REUSEPORT would let us share a port that another server of this user listens on with
     // SO_REUSEPORT too; an ordinary bind first makes "address in use" an error as it should be.
-    if (reusePort && address.port() != 0) listenOn(address, 1, false);
-    main.server = std::make_unique<TcpServer>(*main.loop, address, mainOptions, factory());
+    if (inherited) {
+      UniqueFd own(::fcntl(inherited.get(), F_DUPFD_CLOEXEC, 0));
+      if (!own) throw std::system_error(errno, std::system_category(), "LISTEN_FDS: dup");
+      main.server = std::make_unique<TcpServer>(*main.loop, std::move(own), mainOptions, factory());
+    } else {
+      if (reusePort && address.port() != 0) listenOn(address, 1, false);
+      main.server = std::make_unique<TcpServer>(*main.loop, address, mainOptions, factory());
+    }
   } catch (const std::exception& e) {
     printLine(fmt::format("reactor-server: {}", e.what()));
     return 1;
@@ -247,7 +302,16 @@ int Runtime::run() {
   for (size_t i = 1; i < workers_.size(); ++i) {
     std::promise<void> ready;
     std::future<void> started = ready.get_future();
-    startWorker(workers_[i], siblingAddress, std::move(ready));
+    UniqueFd listening;
+    if (inherited) {
+      listening.reset(::fcntl(inherited.get(), F_DUPFD_CLOEXEC, 0));
+      if (!listening) {
+        startError = fmt::format("LISTEN_FDS: dup: {}", std::strerror(errno));
+        workers_.resize(i);
+        break;
+      }
+    }
+    startWorker(workers_[i], siblingAddress, std::move(listening), std::move(ready));
     try {
       started.get();
     } catch (const std::exception& e) {
@@ -269,10 +333,30 @@ int Runtime::run() {
   loop.watchSignal(SIGUSR1, [this](int) { printStatistics(); });
   warnAboutLimits(fileLimit, loop.poller().name());
 
-  std::printf("listening on %s backend=%.*s protocol=%s\n", bound.toString().c_str(),
-              static_cast<int>(loop.poller().name().size()), loop.poller().name().data(),
-              config_.protocol.c_str());
-  std::fflush(stdout);
+  if (channel_) {
+    // A worker: the master prints the listening line once all its workers are ready, and
+    // restarts by retiring this one (SIGQUIT). SIGHUP is the master's (a terminal hang-up
+    // reaches the whole process group).
+    loop.watchSignal(SIGQUIT, [this](int) { retire(); });
+    loop.watchSignal(SIGHUP, [](int) {});
+#ifndef __linux__
+    // Without PR_SET_PDEATHSIG: notice within a second that the master is gone.
+    const pid_t master = ::getppid();
+    loop.runEvery(std::chrono::seconds(1), [this, master] {
+      if (::getppid() != master) beginShutdown();
+    });
+#endif
+    channel_->ready();
+  } else {
+    loop.watchSignal(SIGHUP, [](int) {
+      log::warn("SIGHUP ignored: restarts need a master process (--workers 2 or more)");
+    });
+    std::printf("listening on %s backend=%.*s protocol=%s\n", bound.toString().c_str(),
+                static_cast<int>(loop.poller().name().size()), loop.poller().name().data(),
+                config_.protocol.c_str());
+    std::fflush(stdout);
+    notifyManager(fmt::format("READY=1\nMAINPID={}", ::getpid()));
+  }
 
   loop.run();
 
@@ -280,6 +364,11 @@ int Runtime::run() {
   main.final = main.snapshot();
   Snapshot total;
   for (const Worker& w : workers_) total.add(w.final);
+  if (channel_) {
+    // The master prints one summary for all its workers.
+    channel_->finalStats(total.server.accepted, total.server.bytesIn, total.server.bytesOut);
+    return 0;
+  }
   printLine(
       fmt::format("reactor-server: shut down: {} connections served, {} bytes in, {} bytes out",
                   total.server.accepted, total.server.bytesIn, total.server.bytesOut));
@@ -289,6 +378,11 @@ int Runtime::run() {
 void Runtime::beginShutdown() {
   if (stopping_) return;  // a second signal while flushing: the deadline is already set
   stopping_ = true;
+  if (!channel_) notifyManager("STOPPING=1");
+  EventLoop& loop = *workers_[0].loop;
+  if (retireCheck_ != 0) loop.cancel(retireCheck_);
+  if (retireDeadline_ != 0) loop.cancel(retireDeadline_);
+  retireCheck_ = retireDeadline_ = 0;
   EventLoop& mainLoop = *workers_[0].loop;
   shutdownsPending_ = workers_.size();
   auto oneDone = [this, &mainLoop] {
@@ -300,6 +394,24 @@ void Runtime::beginShutdown() {
     TcpServer* server = w.server.get();
     w.loop->post([server, oneDone] { server->shutdown(kShutdownGrace, oneDone); });
   }
+}
+
+// A worker replaced by a restart: no new connections (the new workers take them from the
+// same socket), the open ones are served until they close or kRetireGrace has passed.
+void Runtime::retire() {
+  if (stopping_ || retiring_) return;
+  retiring_ = true;
+  log::info("retiring: no longer accepting; serving the {} open connections for up to {} s",
+            open_.load(), kRetireGrace.count());
+  for (Worker& w : workers_) {
+    TcpServer* server = w.server.get();
+    w.loop->post([server] { server->stopAccepting(); });
+  }
+  EventLoop& loop = *workers_[0].loop;
+  retireCheck_ = loop.runEvery(std::chrono::milliseconds(100), [this] {
+    if (open_.load() == 0) beginShutdown();
+  });
+  retireDeadline_ = loop.runAfter(kRetireGrace, [this] { beginShutdown(); });
 }
 
 void Runtime::printStatistics() {
@@ -336,6 +448,7 @@ void Runtime::printStatistics() {
                  ? 0.0
                  : static_cast<double>(t.loop.events) / static_cast<double>(t.loop.iterations)},
         };
+        if (isWorker()) line["pid"] = ::getpid();  // one line per worker: say whose
         printLine(line.dump());
       });
     });
@@ -345,7 +458,12 @@ void Runtime::printStatistics() {
 }  // namespace
 
 int run(const Config& config) {
-  Runtime runtime(config);
+  std::optional<WorkerChannel> channel = WorkerChannel::take();
+  if (channel) {
+    workerFlag() = true;
+    log::setProgramName(fmt::format("reactor-server[{}]", ::getpid()));
+  }
+  Runtime runtime(config, std::move(channel));
   return runtime.run();
 }
 

@@ -2,6 +2,12 @@
 // on the same port through SO_REUSEPORT), signal handling on the main loop, statistics and the
 // graceful shutdown.
 //
+// Given a listening socket (LISTEN_FDS: from systemd, or from our master, see master.h) it
+// binds nothing: every loop accepts on a duplicate of that one socket. As a master's worker it
+// prints no listening or summary line (the master does), tells the master when it accepts and
+// what it served, takes its share of --max-connections, and on SIGQUIT retires: it stops
+// accepting and serves its open connections until they close (at most kRetireGrace).
+//
 // When --threads helps: a single loop already handles tens of thousands of mostly idle
 // connections; more loops pay off only once one core is saturated (many busy connections, small
 // messages, where syscalls dominate). Past the number of cores they only add contention. Each

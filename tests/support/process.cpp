@@ -86,6 +86,7 @@ Process::Process(const std::string& path, const std::vector<std::string>& args,
   const bool setLimit = options.fileLimit.has_value();
   if (setLimit) limit.rlim_cur = limit.rlim_max = *options.fileLimit;
 
+  std::vector<int> inherit = options.inheritFds;
   pid_ = ::fork();
   if (pid_ < 0) throwErrno("fork");
   if (pid_ == 0) {
@@ -93,6 +94,15 @@ Process::Process(const std::string& path, const std::vector<std::string>& args,
       ::_exit(126);
     }
     if (setLimit && ::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+    // Copies above the targets first (close-on-exec), so no dup2 overwrites a source.
+    const int above = 3 + static_cast<int>(inherit.size());
+    for (size_t i = 0; i < inherit.size(); ++i) {
+      inherit[i] = ::fcntl(inherit[i], F_DUPFD_CLOEXEC, above);
+      if (inherit[i] < 0) ::_exit(126);
+    }
+    for (size_t i = 0; i < inherit.size(); ++i) {
+      if (::dup2(inherit[i], 3 + static_cast<int>(i)) < 0) ::_exit(126);
+    }
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }

@@ -28,6 +28,8 @@ struct ProcessOptions {
   std::optional<unsigned long> fileLimit;
   /// Extra environment entries ("NAME=value"), added to the inherited environment.
   std::vector<std::string> env;
+  /// Descriptors handed to the child at 3, 4, ... (as systemd passes listening sockets).
+  std::vector<int> inheritFds;
 };
 
 struct ProcessResult {
