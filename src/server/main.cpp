@@ -2,6 +2,7 @@
 #include <optional>
 
 #include "reactor/log.h"
+#include "reactor/trace.h"
 #include "server/options.h"
 #include "server/runtime.h"
 
@@ -12,5 +13,7 @@ int main(int argc, char** argv) {
     return *code;
   }
   reactor::log::setLevel(*reactor::log::parseLevel(config.logLevel));
+  // Before any loop thread exists: the flag is never written again (see trace.h).
+  if (config.trace) reactor::trace::enable();
   return reactor::server::run(config);
 }

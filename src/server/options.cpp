@@ -86,6 +86,8 @@ std::optional<int> parseCommandLine(int argc, char** argv, Config* config) {
                  "app protocol: largest content-length accepted")
       ->check(integerIn(0, 1 << 30))
       ->capture_default_str();
+  app.add_flag("--trace", config->trace,
+               "one line on stderr per reactor step (accept, readiness, reads, writes, close)");
   app.add_option("--log-level", config->logLevel, "messages on stderr from this level up")
       ->check(oneOf({"error", "warn", "info", "debug"}))
       ->capture_default_str();

@@ -20,6 +20,7 @@
 #include "reactor/log.h"
 #include "reactor/protocols.h"
 #include "reactor/tcp_server.h"
+#include "reactor/trace.h"
 
 namespace reactor::server {
 namespace {
@@ -139,7 +140,9 @@ class Runtime {
 // loop hands it.
 void Runtime::startWorker(Worker& worker, const std::optional<SockAddr>& address,
                           std::promise<void> ready) {
-  worker.thread = std::thread([this, &worker, address, ready = std::move(ready)]() mutable {
+  const auto index = static_cast<unsigned>(&worker - workers_.data());
+  worker.thread = std::thread([this, &worker, index, address, ready = std::move(ready)]() mutable {
+    trace::setLoopIndex(index);
     try {
       worker.loop = std::make_unique<EventLoop>(createPoller(config_.backend));
       worker.server =
