@@ -256,17 +256,12 @@ bool Connection::send(const void* data, size_t n) {
   size_t written = 0;
   if ((state_ & kWantWrite) == 0) {
     const ssize_t r = io::write(fd(), data, n);
-    if (trace::enabled()) {
-      if (r >= 0) {
-        trace::line(fd(), "sent {} of {} bytes", r, n);
-      } else {
-        trace::line(fd(), "write: {}", std::strerror(errno));
-      }
-    }
+    if (r < 0 && trace::enabled()) trace::line(fd(), "write: {}", std::strerror(errno));
     if (r >= 0) {
       written = static_cast<size_t>(r);
       bytesOut_ += written;
       lastActivity_ = loop_->now();
+      if (trace::enabled()) trace::line(fd(), "sent {} of {} bytes", r, n);
     } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
       // EINTR / EAGAIN: buffer everything and wait for writability.
       close(errno == EPIPE || errno == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
