@@ -57,12 +57,18 @@ class Decoder {
   /// `in` untouched, so nothing past the bad message is ever read as a message.
   DecodeStatus decode(Buffer& in, Message* out);
   const std::string& error() const { return error_; }
+  /// How much of the next message `in` and the decoder hold, for the trace: "header length 1
+  /// of 2 bytes", "JSON header 20 of 59 bytes", "content 3 of 37 bytes (header 59 bytes)".
+  std::string progress(const Buffer& in) const;
+  /// The JSON header length of the message last parsed (being completed, or just decoded).
+  size_t headerLength() const { return headerLength_; }
 
  private:
   size_t maxContent_;
   // Parsed header waiting for its content (a header is parsed once, not on every byte).
   std::optional<Message> pending_;
   size_t pendingContentLength_ = 0;
+  size_t headerLength_ = 0;
   std::string error_;
 };
 

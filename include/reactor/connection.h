@@ -112,6 +112,7 @@ class Connection final : public IoHandler {
     return mask;
   }
   void setState(uint8_t set, uint8_t clear);  // and registers the interest that follows
+  void traceStateChange(uint8_t old) const;
   void handleRead();
   void handleWrite();
   void shutdownWrite();

@@ -9,6 +9,7 @@
 #include "reactor/connector.h"
 #include "reactor/io.h"
 #include "reactor/log.h"
+#include "reactor/trace.h"
 
 namespace reactor {
 namespace {
@@ -86,13 +87,18 @@ void Acceptor::stop() {
 }
 
 void Acceptor::handleEvent(const Event&) {
+  if (trace::enabled()) trace::line(listenFd_.get(), "ready: readable (connections waiting)");
   for (int i = 0; i < options_.acceptsPerEvent && listenFd_; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     const int fd = io::accept(listenFd_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
     if (fd >= 0) {
       ++stats_.accepted;
-      onNewConnection_(UniqueFd(fd), SockAddr(reinterpret_cast<sockaddr*>(&ss), len));
+      const SockAddr peer(reinterpret_cast<sockaddr*>(&ss), len);
+      if (trace::enabled()) {
+        trace::line(fd, "accepted from {} on fd {}", peer.toString(), listenFd_.get());
+      }
+      onNewConnection_(UniqueFd(fd), peer);
       continue;
     }
     switch (errno) {
@@ -115,6 +121,7 @@ void Acceptor::handleEvent(const Event&) {
         continue;
       case EMFILE:
       case ENFILE:
+        if (trace::enabled()) trace::line(listenFd_.get(), "accept: {}", std::strerror(errno));
         handleFdExhaustion();
         return;
       default:

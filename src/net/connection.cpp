@@ -4,10 +4,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "reactor/io.h"
+#include "reactor/trace.h"
 
 namespace reactor {
+
+// Bytes of each read shown in the trace's preview.
+constexpr size_t kTracePreview = 32;
 
 const char* toString(CloseReason reason) {
   switch (reason) {
@@ -50,8 +55,10 @@ Connection::~Connection() = default;
 
 void Connection::setState(uint8_t set, uint8_t clear) {
   const uint8_t before = interestMask(state_);
+  const uint8_t old = state_;
   state_ = static_cast<uint8_t>((state_ | set) & ~clear);
   const uint8_t after = interestMask(state_);
+  if (trace::enabled()) traceStateChange(old);
   if (before == after || closed()) return;
   // Interest changes only on a short write, a drain, a pause or an EOF: never per message.
   std::error_code ec;
@@ -67,8 +74,26 @@ void Connection::setState(uint8_t set, uint8_t clear) {
   if (ec) close(CloseReason::kError);
 }
 
+void Connection::traceStateChange(uint8_t old) const {
+  const uint8_t changed = old ^ state_;
+  if ((changed & kWantWrite) != 0) {
+    trace::line(fd(), "write interest {}",
+                (state_ & kWantWrite) != 0 ? "on: wait until the socket is writable"
+                                           : "off: output drained");
+  }
+  if ((changed & kReadPaused) != 0 && (state_ & kReadPaused) != 0) {
+    trace::line(fd(), "reading paused: {} bytes unsent, over the high-water mark ({})",
+                output_.readableBytes(), options_->highWaterMark);
+  } else if ((changed & kReadPaused) != 0) {
+    trace::line(fd(), "reading resumed: {} bytes unsent, down to the low-water mark ({})",
+                output_.readableBytes(), options_->lowWaterMark);
+  }
+  if ((changed & kPeerShutdown) != 0) trace::line(fd(), "read interest off: end of stream seen");
+}
+
 void Connection::handleEvent(const Event& event) {
   if (closed()) return;
+  if (trace::enabled()) trace::line(fd(), "ready: {}", trace::eventNames(event.flags));
   constexpr uint8_t kReadTriggers = Event::kReadable | Event::kHangup | Event::kError;
   if ((interestMask(state_) & Event::kReadable) != 0 && (event.flags & kReadTriggers) != 0) {
     handleRead();
@@ -138,24 +163,47 @@ void Connection::handleRead() {
     const ssize_t n = in.readFd(fd(), &err, offered);
     if (n > 0) {
       total += static_cast<size_t>(n);
+      if (trace::enabled()) {
+        const std::string_view got(in.peek() + in.readableBytes() - n, static_cast<size_t>(n));
+        trace::line(fd(), "read {} bytes: {}", n, trace::bytesRepr(got, kTracePreview));
+      }
       // A short read drained the socket: reading again would only return EAGAIN.
       if (static_cast<size_t>(n) < offered) break;
       continue;
     }
     if (n == 0) {
+      if (trace::enabled()) trace::line(fd(), "read 0 bytes: the peer shut down its sending side");
       eof = true;
       break;
     }
     if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) break;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      if (trace::enabled()) trace::line(fd(), "read: EAGAIN, nothing more for now");
+      break;
+    }
+    if (trace::enabled()) trace::line(fd(), "read: {}", std::strerror(err));
     close(err == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
     return;
+  }
+  if (trace::enabled() && total >= budget) {
+    trace::line(fd(), "read budget ({} bytes) used up: the rest waits for the next wait", budget);
   }
   if (total > 0) {
     bytesIn_ += total;
     lastActivity_ = loop_->now();
+    if (trace::enabled()) {
+      trace::line(fd(), "{} bytes buffered ({} new), handed to the protocol", in.readableBytes(),
+                  total);
+    }
     if (handler_ != nullptr) handler_->onMessage(*this, in);
     if (closed()) return;
+    if (trace::enabled()) {
+      if (in.empty()) {
+        trace::line(fd(), "protocol consumed everything: no partial message kept");
+      } else {
+        trace::line(fd(), "protocol left {} bytes: a message not complete yet", in.readableBytes());
+      }
+    }
     if (borrowed && !in.empty()) input_.append(in.peek(), in.readableBytes());
   }
   if (eof) {
@@ -175,10 +223,14 @@ void Connection::handleRead() {
 void Connection::handleWrite() {
   const ssize_t n = io::write(fd(), output_.peek(), output_.readableBytes());
   if (n < 0) {
+    if (trace::enabled()) trace::line(fd(), "write: {}", std::strerror(errno));
     // EINTR / EAGAIN: level-triggered, the next writable event retries.
     if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return;
     close(errno == EPIPE || errno == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
     return;
+  }
+  if (trace::enabled()) {
+    trace::line(fd(), "sent {} of {} queued bytes", n, output_.readableBytes());
   }
   output_.retrieve(static_cast<size_t>(n));
   bytesOut_ += static_cast<uint64_t>(n);
@@ -204,10 +256,12 @@ bool Connection::send(const void* data, size_t n) {
   size_t written = 0;
   if ((state_ & kWantWrite) == 0) {
     const ssize_t r = io::write(fd(), data, n);
+    if (r < 0 && trace::enabled()) trace::line(fd(), "write: {}", std::strerror(errno));
     if (r >= 0) {
       written = static_cast<size_t>(r);
       bytesOut_ += written;
       lastActivity_ = loop_->now();
+      if (trace::enabled()) trace::line(fd(), "sent {} of {} bytes", r, n);
     } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
       // EINTR / EAGAIN: buffer everything and wait for writability.
       close(errno == EPIPE || errno == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
@@ -216,6 +270,10 @@ bool Connection::send(const void* data, size_t n) {
   }
   if (written < n) {
     output_.append(static_cast<const char*>(data) + written, n - written);
+    if (trace::enabled()) {
+      trace::line(fd(), "queued {} bytes ({} now waiting to be sent)", n - written,
+                  output_.readableBytes());
+    }
     uint8_t set = kWantWrite;
     if (output_.readableBytes() > options_->highWaterMark) set |= kReadPaused;
     setState(set, 0);
@@ -238,6 +296,7 @@ void Connection::shutdownAfterWrite() {
 void Connection::shutdownWrite() {
   if ((state_ & kWriteShut) == 0) {
     state_ |= kWriteShut;
+    if (trace::enabled()) trace::line(fd(), "shutdown(SHUT_WR): our side has finished sending");
     // ENOTCONN: the peer is already gone; the next read or the close below settles it.
     (void)::shutdown(fd(), SHUT_WR);
   }
@@ -248,11 +307,16 @@ void Connection::closeOnSocketError() {
   int err = 0;
   socklen_t len = sizeof err;
   if (::getsockopt(fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (trace::enabled()) trace::line(fd(), "SO_ERROR: {}", std::strerror(err));
   close(err == ECONNRESET || err == EPIPE ? CloseReason::kReset : CloseReason::kError);
 }
 
 void Connection::close(CloseReason reason) {
   if (closed()) return;
+  if (trace::enabled()) {
+    trace::line(fd(), "closed: {} ({} bytes in, {} out, {} unsent dropped)", toString(reason),
+                bytesIn_, bytesOut_, output_.readableBytes());
+  }
   if (interestMask(state_) != 0) loop_->remove(fd());
   state_ |= kClosed;
   fd_.reset();

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "reactor/log.h"
+#include "reactor/trace.h"
 
 namespace reactor {
 
@@ -74,6 +75,7 @@ struct TcpServer::Impl final : public ConnectionHandler {
   void onNewConnection(UniqueFd socket) {
     if (shuttingDown) return;  // the socket closes here
     if (!reserve()) {
+      if (trace::enabled()) trace::line(socket.get(), "closed at once: connection limit reached");
       refuse("connection limit reached ({})", options.maxConnections);
       return;  // accept-and-close: the socket closes here
     }
@@ -88,6 +90,7 @@ struct TcpServer::Impl final : public ConnectionHandler {
     Connection* conn =
         Connection::create(loop, std::move(socket), this, &options.connection, error);
     if (conn == nullptr) {
+      if (trace::enabled()) trace::line(fd, "closed at once: {}", error.message());
       unreserve();
       refuse("cannot watch fd {}: {}", fd, error.message());
       return;
@@ -142,6 +145,10 @@ struct TcpServer::Impl final : public ConnectionHandler {
     while (conn != nullptr && conn != firstMoved && budget-- > 0) {
       Connection* next = conn->next;
       if (conn->lastActivity() <= cutoff) {
+        if (trace::enabled()) {
+          trace::line(conn->fd(), "idle timeout: no byte moved for {} s",
+                      options.idleTimeout.count());
+        }
         conn->close(CloseReason::kIdle);  // onClose unlinks it
       } else if (conn->lastActivity() > lastSweep && conn != tail) {
         unlink(conn);

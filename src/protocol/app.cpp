@@ -1,6 +1,7 @@
 #include "reactor/app_codec.h"
 #include "reactor/log.h"
 #include "reactor/protocols.h"
+#include "reactor/trace.h"
 
 namespace reactor {
 namespace {
@@ -22,12 +23,22 @@ Outcome serve(Connection& conn, Buffer& input, app::Decoder& decoder) {
   for (;;) {
     app::Message request;
     const app::DecodeStatus status = decoder.decode(input, &request);
-    if (status == app::DecodeStatus::kNeedMore) break;
+    if (status == app::DecodeStatus::kNeedMore) {
+      if (trace::enabled()) {
+        trace::line(conn.fd(), "app: incomplete, waiting: {}", decoder.progress(input));
+      }
+      break;
+    }
+    if (trace::enabled() && status == app::DecodeStatus::kMessage) {
+      trace::line(conn.fd(), "app: whole message: header {} bytes, content {} bytes ({})",
+                  decoder.headerLength(), request.content.size(), request.contentType);
+    }
     std::string error;
     std::optional<app::Message> answer;
     if (status == app::DecodeStatus::kMessage) answer = app::respond(request, &error);
     if (status == app::DecodeStatus::kError) error = decoder.error();
     if (!answer) {
+      if (trace::enabled()) trace::line(conn.fd(), "app: bad request: {}", error);
       log::debug("fd {}: bad request: {}", conn.fd(), error);
       app::encode(app::errorAnswer(error), out);
       input.retrieveAll();
@@ -59,6 +70,10 @@ class AppFactory::Failed final : public ConnectionHandler {
   // (its bytes keep the idle timeout from firing).
   void onMessage(Connection& conn, Buffer& input) override {
     discarded_ += input.readableBytes();
+    if (trace::enabled()) {
+      trace::line(conn.fd(), "app: discarding {} bytes sent after the error answer",
+                  input.readableBytes());
+    }
     input.retrieveAll();
     if (discarded_ > kLingerBytes || conn.loop().now() - since_ > kLingerTime) conn.close();
   }

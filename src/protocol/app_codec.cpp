@@ -1,10 +1,13 @@
 #include "reactor/app_codec.h"
 
+#include <algorithm>
 #include <bit>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <utility>
+
+#include "reactor/trace.h"
 
 namespace reactor::app {
 
@@ -99,37 +102,6 @@ std::string searchResult(const std::string& value) {
   return "No match for \"" + value + "\".";
 }
 
-// Python's repr() of a bytes object: b'...' (or b"..." when that avoids escaping a quote).
-std::string bytesRepr(std::string_view bytes) {
-  const bool doubleQuote =
-      bytes.find('\'') != std::string_view::npos && bytes.find('"') == std::string_view::npos;
-  const char q = doubleQuote ? '"' : '\'';
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "b";
-  out += q;
-  for (const char c : bytes) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == q || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (u < 0x20 || u >= 0x7f) {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += q;
-  return out;
-}
-
 // How the tutorial's client prints a JSON value: strings as they are, the rest as JSON.
 std::string plain(const json& value) {
   if (value.is_string()) return value.get<std::string>();
@@ -190,6 +162,7 @@ DecodeStatus Decoder::decode(Buffer& in, Message* out) {
       return DecodeStatus::kError;
     }
     in.retrieve(2 + headerLength);
+    headerLength_ = headerLength;
     pending_ = std::move(message);
     pendingContentLength_ = length;
   }
@@ -198,6 +171,21 @@ DecodeStatus Decoder::decode(Buffer& in, Message* out) {
   pending_.reset();
   out->content = in.retrieveAsString(pendingContentLength_);
   return DecodeStatus::kMessage;
+}
+
+std::string Decoder::progress(const Buffer& in) const {
+  const size_t have = in.readableBytes();
+  if (pending_) {
+    return "content " + std::to_string(std::min(have, pendingContentLength_)) + " of " +
+           std::to_string(pendingContentLength_) + " bytes (header " +
+           std::to_string(headerLength_) + " bytes)";
+  }
+  if (have < 2) return "header length " + std::to_string(have) + " of 2 bytes";
+  const auto* p = reinterpret_cast<const unsigned char*>(in.peek());
+  const size_t headerLength = size_t{p[0]} << 8 | p[1];
+  return "header length " + std::to_string(headerLength) + ", JSON header " +
+         std::to_string(std::min(have - 2, headerLength)) + " of " + std::to_string(headerLength) +
+         " bytes";
 }
 
 std::optional<Message> respond(const Message& request, std::string* error) {
@@ -248,7 +236,7 @@ std::string describeAnswer(const Message& answer) {
       if (const auto it = body.find("error"); it != body.end()) return "got error: " + plain(*it);
     }
   }
-  return "got response: " + bytesRepr(answer.content);
+  return "got response: " + trace::bytesRepr(answer.content);
 }
 
 }  // namespace reactor::app

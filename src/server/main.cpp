@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "reactor/log.h"
+#include "reactor/trace.h"
 #include "server/master.h"
 #include "server/options.h"
 #include "server/runtime.h"
@@ -14,6 +15,8 @@ int main(int argc, char** argv) {
     return *code;
   }
   reactor::log::setLevel(*reactor::log::parseLevel(config.logLevel));
+  // Before any loop thread exists: the flag is never written again (see trace.h).
+  if (config.trace) reactor::trace::enable();
   if (config.workers > 1 && !reactor::server::isWorkerProcess()) {
     return reactor::server::runMaster(config, argc, argv);
   }

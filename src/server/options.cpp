@@ -55,6 +55,8 @@ std::optional<int> parseCommandLine(int argc, char** argv, Config* config) {
       ->type_name("BYTES")
       ->transform(tools::size(0, 1 << 30))
       ->capture_default_str();
+  app.add_flag("--trace", config->trace,
+               "one line on stderr per reactor step (accept, readiness, reads, writes, close)");
   app.add_option("--log-level", config->logLevel, "messages on stderr from this level up")
       ->type_name("error|warn|info|debug")
       ->check(tools::oneOf({"error", "warn", "info", "debug"}))

@@ -20,6 +20,7 @@ struct Config {
   int backlog = 4096;
   size_t maxMessageBytes = 1 << 20;
   std::string logLevel = "info";
+  bool trace = false;
 };
 
 /// Parses argv into *config. Returns nullopt to go on, or the exit code: 0 after --help or

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include "reactor/log.h"
 #include "reactor/protocols.h"
 #include "reactor/tcp_server.h"
+#include "reactor/trace.h"
 #include "server/master.h"
 #include "server/systemd.h"
 
@@ -29,10 +31,10 @@ namespace {
 
 // Bounded time to finish writing what is buffered after SIGINT/SIGTERM.
 constexpr std::chrono::milliseconds kShutdownGrace{3000};
-// Descriptors a process needs besides its connections: stdio, listeners, wakeup and signal
-// pipes, the poller, the acceptor's spare descriptor, per loop and a few more.
-constexpr size_t kReservedFds = 16;
-constexpr size_t kReservedFdsPerLoop = 8;
+// Descriptors scanned for the ones already open once the server is set up (stdio, the
+// pollers, wakeup and signal pipes, listeners, the acceptor's spare): they are allocated
+// lowest first, so at start-up they all sit far below this.
+constexpr int kDescriptorScan = 65536;
 constexpr size_t kSelectLimit = 1024;  // FD_SETSIZE on the platforms we build for
 
 // Whether the kernel spreads new connections over SO_REUSEPORT listeners (Linux 3.9+). Elsewhere
@@ -169,8 +171,10 @@ class Runtime {
 // address it listens on it (SO_REUSEPORT); with neither, it serves what the main loop hands it.
 void Runtime::startWorker(Worker& worker, const std::optional<SockAddr>& address,
                           UniqueFd listening, std::promise<void> ready) {
-  worker.thread = std::thread([this, &worker, address, listening = std::move(listening),
+  const auto index = static_cast<unsigned>(&worker - workers_.data());
+  worker.thread = std::thread([this, &worker, index, address, listening = std::move(listening),
                                ready = std::move(ready)]() mutable {
+    trace::setLoopIndex(index);
     try {
       worker.loop = std::make_unique<EventLoop>(createPoller(config_.backend));
       if (listening) {
@@ -218,9 +222,21 @@ void Runtime::stopWorkers() {
   }
 }
 
+// The descriptors open in this process now (below kDescriptorScan and the limit).
+size_t openDescriptors(rlim_t fileLimit) {
+  const int end = static_cast<int>(std::min<rlim_t>(fileLimit, kDescriptorScan));
+  size_t open = 0;
+  for (int fd = 0; fd < end; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1) ++open;
+  }
+  return open;
+}
+
+// Called once everything but the connections is open: each connection then takes one
+// descriptor of what is left.
 void Runtime::warnAboutLimits(rlim_t fileLimit, std::string_view backend) {
-  const size_t reserved = kReservedFds + kReservedFdsPerLoop * config_.threads;
-  const size_t room = fileLimit > reserved ? static_cast<size_t>(fileLimit) - reserved : 0;
+  const size_t used = openDescriptors(fileLimit);
+  const size_t room = fileLimit > used ? static_cast<size_t>(fileLimit) - used : 0;
   if (config_.maxConnections > room) {
     log::warn(
         "--max-connections {} is more than the descriptor limit ({}) allows: past about {} "

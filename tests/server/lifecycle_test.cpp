@@ -164,5 +164,30 @@ TEST(Lifecycle, TwoThreadsShareTheConnectionLimit) {
   EXPECT_EQ(served, 4u);
 }
 
+// The start-up warning under a low descriptor limit names how many connections fit: the
+// descriptors really left once the server is set up, one per connection. Holding connections
+// open one by one, as many as announced are served, and the next ones are refused.
+TEST(Lifecycle, DescriptorWarningNamesTheConnectionsThatFit) {
+  ProcessOptions options;
+  options.fileLimit = 24;
+  Server server({"--idle-timeout", "0"}, options);
+  ASSERT_TRUE(server.process().waitForStderr("new ones will be refused", Millis(3000)))
+      << server.process().stderrText();
+  std::smatch m;
+  const std::string err = server.process().stderrText();
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(past about (\d+) connections)"))) << err;
+  const size_t announced = std::stoul(m[1].str());
+  std::vector<Fd> held;
+  size_t served = 0;
+  // Bounded: the limit is 24, so the loop ends well before 30 connections.
+  for (size_t i = 0; i < 30; ++i) {
+    Fd fd = server.connect();
+    if (!pingOrClosed(fd.get())) break;
+    ++served;
+    held.push_back(std::move(fd));
+  }
+  EXPECT_EQ(served, announced) << err;
+}
+
 }  // namespace
 }  // namespace servertest

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -27,12 +28,17 @@ class Exchange final : public ConnectionHandler {
            std::string request, OnData onData, OnDone onDone)
       : loop_(loop),
         addresses_(addresses),
+        chunkBytes_(target.chunkBytes),
+        delay_(target.delay),
         request_(std::move(request)),
         onData_(std::move(onData)),
         onDone_(std::move(onDone)),
         deadline_(Clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(target.timeoutS * 1000))) {}
-  ~Exchange() override { closeNow(); }
+  ~Exchange() override {
+    if (chunkTimer_ != 0) loop_.cancel(chunkTimer_);
+    closeNow();
+  }
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -56,6 +62,10 @@ class Exchange final : public ConnectionHandler {
   }
   void onClose(Connection& conn, CloseReason reason) override {
     conn_ = nullptr;
+    if (chunkTimer_ != 0) {
+      loop_.cancel(chunkTimer_);
+      chunkTimer_ = 0;
+    }
     if (finished_) return;
     finished_ = true;
     fmt::print(stderr,
@@ -109,13 +119,29 @@ class Exchange final : public ConnectionHandler {
       fail(fmt::format("cannot watch the connection to {}: {}", address().toString(), e.message()));
       return;
     }
-    conn_->send(request_);
+    sendNextChunk();
+  }
+
+  // The whole request at once, or (--chunk) the next chunkBytes_ of it and a timer for the rest.
+  void sendNextChunk() {
+    chunkTimer_ = 0;
+    if (conn_ == nullptr) return;
+    const size_t n =
+        chunkBytes_ == 0 ? request_.size() : std::min(chunkBytes_, request_.size() - sent_);
+    const size_t offset = sent_;
+    sent_ += n;
+    if (!conn_->send(request_.data() + offset, n)) return;
+    if (sent_ < request_.size()) chunkTimer_ = loop_.runAfter(delay_, [this] { sendNextChunk(); });
   }
 
   EventLoop& loop_;
   const std::vector<SockAddr>& addresses_;
   size_t index_ = 0;
+  size_t chunkBytes_;
+  std::chrono::milliseconds delay_;
   std::string request_;
+  size_t sent_ = 0;  // bytes of request_ handed to the connection
+  TimerId chunkTimer_ = 0;
   OnData onData_;
   OnDone onDone_;
   Clock::time_point deadline_;

@@ -2,6 +2,8 @@
 // and the app-protocol client. Each runs one EventLoop until done and returns the exit status.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,7 +13,9 @@ namespace reactor::client {
 struct Target {
   std::string host = "127.0.0.1";
   uint16_t port = 65432;
-  double timeoutS = 10;  // connect, and then the whole answer
+  double timeoutS = 10;                // connect, and then the whole answer
+  size_t chunkBytes = 0;               // > 0: send the request this many bytes at a time
+  std::chrono::milliseconds delay{0};  // the pause between two chunks
 };
 
 /// Sends message, waits for the whole echo, prints "Received 'MESSAGE'".

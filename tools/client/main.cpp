@@ -1,6 +1,11 @@
 // reactor-client: the sockets tutorial's clients (echo, multi-connection echo, app).
 #include <fmt/format.h>
 
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <string_view>
+
 #include "client.h"
 #include "reactor/io.h"
 #include "tools/cli.h"
@@ -12,6 +17,7 @@ int main(int argc, char** argv) {
   std::string action;
   std::string value;
   int connections = 1;
+  double delaySeconds = 0;
 
   CLI::App app{"reactor-client: the sockets tutorial's echo and app clients", "reactor-client"};
   app.set_version_flag("--version", fmt::format("reactor-client {}", tools::version()));
@@ -34,6 +40,14 @@ int main(int argc, char** argv) {
                  "sending its messages and reading every echo")
       ->type_name("N")
       ->transform(tools::count(1, 10000));
+  app.add_option("--chunk", target.chunkBytes,
+                 "send the request BYTES at a time, with --delay between the pieces")
+      ->type_name("BYTES")
+      ->transform(tools::size(1, 1 << 30));
+  app.add_option("--delay", delaySeconds,
+                 "the pause between two --chunk pieces (300ms; a bare number is seconds)")
+      ->type_name("DURATION")
+      ->transform(tools::duration(0, 3600));
   app.require_subcommand(1);
   app.fallthrough();
   CLI::App* echo = app.add_subcommand("echo", "send MESSAGE and print its echo");
@@ -44,6 +58,11 @@ int main(int argc, char** argv) {
   appCmd->add_option("VALUE", value, "what to search for")->required();
 
   if (auto status = tools::parse(app, argc, argv)) return *status;
+  target.delay = std::chrono::milliseconds(std::llround(delaySeconds * 1000));
+  if (app.count("--delay") > 0 && app.count("--chunk") == 0) {
+    fmt::print(stderr, "reactor-client: --delay needs --chunk BYTES\n");
+    return 2;
+  }
   io::installFaultInjectionFromEnv();
   if (appCmd->parsed()) {
     if (app.count("--connections") > 0) {
