@@ -113,7 +113,13 @@ class Connection final : public IoHandler {
   }
   void setState(uint8_t set, uint8_t clear);  // and registers the interest that follows
   void traceStateChange(uint8_t old) const;
-  void handleRead();
+  // The hot path, instantiated with and without the trace (see handleEvent).
+  template <bool kTrace>
+  void handleEventAs(const Event& event);
+  template <bool kTrace>
+  void handleReadAs();
+  template <bool kTrace>
+  bool sendAs(const void* data, size_t n);
   void handleWrite();
   void shutdownWrite();
   void closeOnSocketError();

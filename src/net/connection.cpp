@@ -91,12 +91,13 @@ void Connection::traceStateChange(uint8_t old) const {
   if ((changed & kPeerShutdown) != 0) trace::line(fd(), "read interest off: end of stream seen");
 }
 
-void Connection::handleEvent(const Event& event) {
+template <bool kTrace>
+void Connection::handleEventAs(const Event& event) {
   if (closed()) return;
-  if (trace::enabled()) trace::line(fd(), "ready: {}", trace::eventNames(event.flags));
+  if (kTrace) trace::line(fd(), "ready: {}", trace::eventNames(event.flags));
   constexpr uint8_t kReadTriggers = Event::kReadable | Event::kHangup | Event::kError;
   if ((interestMask(state_) & Event::kReadable) != 0 && (event.flags & kReadTriggers) != 0) {
-    handleRead();
+    handleReadAs<kTrace>();
     if (closed()) return;
   }
   // Hang-up and error with write interest: the write itself reports EPIPE / the error.
@@ -106,6 +107,16 @@ void Connection::handleEvent(const Event& event) {
     return;
   }
   if (event.error() && interestMask(state_) == 0) closeOnSocketError();
+}
+
+// With the trace off, the instantiations below carry no trace code at all: one check per event
+// (and per send) picks the copy, instead of a check at every step of the hot path.
+void Connection::handleEvent(const Event& event) {
+  if (trace::enabled()) {
+    handleEventAs<true>(event);
+  } else {
+    handleEventAs<false>(event);
+  }
 }
 
 namespace {
@@ -146,7 +157,8 @@ class ScratchLease {
 
 }  // namespace
 
-void Connection::handleRead() {
+template <bool kTrace>
+void Connection::handleReadAs() {
   ScratchLease lease(input_);
   const bool borrowed = lease.buffer() != nullptr;
   Buffer& in = borrowed ? *lease.buffer() : input_;
@@ -163,7 +175,7 @@ void Connection::handleRead() {
     const ssize_t n = in.readFd(fd(), &err, offered);
     if (n > 0) {
       total += static_cast<size_t>(n);
-      if (trace::enabled()) {
+      if (kTrace) {
         const std::string_view got(in.peek() + in.readableBytes() - n, static_cast<size_t>(n));
         trace::line(fd(), "read {} bytes: {}", n, trace::bytesRepr(got, kTracePreview));
       }
@@ -172,32 +184,32 @@ void Connection::handleRead() {
       continue;
     }
     if (n == 0) {
-      if (trace::enabled()) trace::line(fd(), "read 0 bytes: the peer shut down its sending side");
+      if (kTrace) trace::line(fd(), "read 0 bytes: the peer shut down its sending side");
       eof = true;
       break;
     }
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
-      if (trace::enabled()) trace::line(fd(), "read: EAGAIN, nothing more for now");
+      if (kTrace) trace::line(fd(), "read: EAGAIN, nothing more for now");
       break;
     }
-    if (trace::enabled()) trace::line(fd(), "read: {}", std::strerror(err));
+    if (kTrace) trace::line(fd(), "read: {}", std::strerror(err));
     close(err == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
     return;
   }
-  if (trace::enabled() && total >= budget) {
+  if (kTrace && total >= budget) {
     trace::line(fd(), "read budget ({} bytes) used up: the rest waits for the next wait", budget);
   }
   if (total > 0) {
     bytesIn_ += total;
     lastActivity_ = loop_->now();
-    if (trace::enabled()) {
+    if (kTrace) {
       trace::line(fd(), "{} bytes buffered ({} new), handed to the protocol", in.readableBytes(),
                   total);
     }
     if (handler_ != nullptr) handler_->onMessage(*this, in);
     if (closed()) return;
-    if (trace::enabled()) {
+    if (kTrace) {
       if (in.empty()) {
         trace::line(fd(), "protocol consumed everything: no partial message kept");
       } else {
@@ -249,19 +261,20 @@ void Connection::handleWrite() {
   if ((state_ & kShutdownAfterWrite) != 0) shutdownWrite();
 }
 
-bool Connection::send(const void* data, size_t n) {
+template <bool kTrace>
+bool Connection::sendAs(const void* data, size_t n) {
   if (closed()) return false;
   // After shutdownAfterWrite() nothing more may follow the pending bytes.
   if ((state_ & (kShutdownAfterWrite | kWriteShut)) != 0 || n == 0) return true;
   size_t written = 0;
   if ((state_ & kWantWrite) == 0) {
     const ssize_t r = io::write(fd(), data, n);
-    if (r < 0 && trace::enabled()) trace::line(fd(), "write: {}", std::strerror(errno));
+    if (r < 0 && kTrace) trace::line(fd(), "write: {}", std::strerror(errno));
     if (r >= 0) {
       written = static_cast<size_t>(r);
       bytesOut_ += written;
       lastActivity_ = loop_->now();
-      if (trace::enabled()) trace::line(fd(), "sent {} of {} bytes", r, n);
+      if (kTrace) trace::line(fd(), "sent {} of {} bytes", r, n);
     } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
       // EINTR / EAGAIN: buffer everything and wait for writability.
       close(errno == EPIPE || errno == ECONNRESET ? CloseReason::kReset : CloseReason::kError);
@@ -270,7 +283,7 @@ bool Connection::send(const void* data, size_t n) {
   }
   if (written < n) {
     output_.append(static_cast<const char*>(data) + written, n - written);
-    if (trace::enabled()) {
+    if (kTrace) {
       trace::line(fd(), "queued {} bytes ({} now waiting to be sent)", n - written,
                   output_.readableBytes());
     }
@@ -279,6 +292,10 @@ bool Connection::send(const void* data, size_t n) {
     setState(set, 0);
   }
   return !closed();
+}
+
+bool Connection::send(const void* data, size_t n) {
+  return trace::enabled() ? sendAs<true>(data, n) : sendAs<false>(data, n);
 }
 
 bool Connection::send(Buffer& buf) {

@@ -96,24 +96,6 @@ class AppFactory::Handler final : public ConnectionHandler {
   size_t max_;
 };
 
-class AppFactory::Session final : public ConnectionHandler {
- public:
-  Session(Handler& shared, app::Decoder decoder) : shared_(shared), decoder_(std::move(decoder)) {}
-
-  void onMessage(Connection& conn, Buffer& input) override {
-    const Outcome outcome = serve(conn, input, decoder_);
-    // Closed inside serve(): release() already scheduled this object's deletion.
-    if (conn.closed() || outcome == Outcome::kPartial) return;
-    conn.context = outcome == Outcome::kClean ? static_cast<ConnectionHandler*>(&shared_)
-                                              : new Failed(conn.loop().now());
-    delete this;
-  }
-
- private:
-  Handler& shared_;
-  app::Decoder decoder_;
-};
-
 // A connection's first bytes that make no plausible app message, said at debug level: a client
 // of another protocol ("Hello" reads as a header length of 18533) otherwise just waits.
 static void noteImplausibleStart(const Connection& conn, const Buffer& input) {
@@ -127,6 +109,26 @@ static void noteImplausibleStart(const Connection& conn, const Buffer& input) {
       "is the client speaking another protocol?",
       conn.fd(), p[0], p[1], headerLength, jsonFollows ? "" : ", and no '{' follows");
 }
+
+class AppFactory::Session final : public ConnectionHandler {
+ public:
+  Session(Handler& shared, app::Decoder decoder) : shared_(shared), decoder_(std::move(decoder)) {}
+
+  void onMessage(Connection& conn, Buffer& input) override {
+    // A first read of one byte ("H") leaves the header length to this second call.
+    if (log::level() >= log::Level::kDebug) noteImplausibleStart(conn, input);
+    const Outcome outcome = serve(conn, input, decoder_);
+    // Closed inside serve(): release() already scheduled this object's deletion.
+    if (conn.closed() || outcome == Outcome::kPartial) return;
+    conn.context = outcome == Outcome::kClean ? static_cast<ConnectionHandler*>(&shared_)
+                                              : new Failed(conn.loop().now());
+    delete this;
+  }
+
+ private:
+  Handler& shared_;
+  app::Decoder decoder_;
+};
 
 void AppFactory::Handler::onMessage(Connection& conn, Buffer& input) {
   if (input.empty()) return;

@@ -112,6 +112,19 @@ TEST(ServerCli, ImplausibleFirstHeaderLengthIsLoggedAtDebugLevel) {
       << server.process().stderrText();
 }
 
+// The same when the first read holds only "H": the header length is read on the second one.
+TEST(ServerCli, ImplausibleHeaderLengthSplitOverTwoReadsIsLoggedToo) {
+  Server server({"--protocol", "app", "--log-level", "debug", "--trace"});
+  Fd fd = server.connect();
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::write(fd.get(), "H", 1), 1);
+  ASSERT_TRUE(server.process().waitForStderr("read 1 bytes: b'H'", Millis(10000)))
+      << server.process().stderrText();
+  ASSERT_EQ(::write(fd.get(), "ello", 4), 4);
+  EXPECT_TRUE(server.process().waitForStderr("read as a header length of 18533", Millis(10000)))
+      << server.process().stderrText();
+}
+
 TEST(ServerCli, UnbuiltBackendIsRefusedWithTheAvailableOnes) {
   // A known name this build lacks (kqueue on Linux, epoll on BSD/macOS). Meson passes the
   // built ones as REACTOR_BUILT_BACKENDS="epoll,poll,select".
