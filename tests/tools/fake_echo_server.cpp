@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -24,6 +25,7 @@ struct Client {
   uint64_t streamIn = 0;  // bytes read so far
   std::string out;
   bool closeAfterFlush = false;
+  std::chrono::steady_clock::time_point holdUntil{};  // kSlowFirstAnswer: send nothing before
 };
 
 sockaddr_in loopback(uint16_t port) {
@@ -72,17 +74,23 @@ void FakeEchoServer::run() {
   std::vector<pollfd> fds;
   std::vector<char> buf(64 * 1024);
   bool faultUsed = fault_ == Fault::kNone;
+  const auto held = [this](const Client& c) {
+    return c.faulty && fault_ == Fault::kSlowFirstAnswer &&
+           std::chrono::steady_clock::now() < c.holdUntil;
+  };
   for (;;) {
     fds.clear();
+    int timeoutMs = 1000;
     fds.push_back({wakeRead_.get(), POLLIN, 0});
     fds.push_back({listener_.get(), POLLIN, 0});
     for (auto& c : clients) {
       short events = 0;
       if (c->out.size() < kMaxPending && !c->closeAfterFlush) events |= POLLIN;
-      if (!c->out.empty()) events |= POLLOUT;
+      if (!c->out.empty() && !held(*c)) events |= POLLOUT;
+      if (held(*c)) timeoutMs = 10;  // wake up to release the held answer in time
       fds.push_back({c->fd.get(), events, 0});
     }
-    if (poll(fds.data(), fds.size(), 1000) < 0) {
+    if (poll(fds.data(), fds.size(), timeoutMs) < 0) {
       if (errno == EINTR) continue;
       return;
     }
@@ -125,6 +133,9 @@ void FakeEchoServer::run() {
         for (ssize_t k = 0; k < n; ++k) {
           uint64_t at = c.streamIn++;
           char b = buf[static_cast<size_t>(k)];
+          if (c.faulty && at == 0 && fault_ == Fault::kSlowFirstAnswer) {
+            c.holdUntil = std::chrono::steady_clock::now() + std::chrono::milliseconds(offset_);
+          }
           if (c.faulty && at == offset_) {
             if (fault_ == Fault::kDropByte) continue;
             if (fault_ == Fault::kCorruptByte) b = static_cast<char>(b ^ 0x5a);
@@ -138,7 +149,7 @@ void FakeEchoServer::run() {
           c.out.push_back(b);
         }
       }
-      if (!c.out.empty()) {
+      if (!c.out.empty() && !held(c)) {
         ssize_t n = send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
         if (n > 0) c.out.erase(0, static_cast<size_t>(n));
         if (n < 0 && errno != EAGAIN && errno != EINTR) dead[i] = true;

@@ -22,7 +22,8 @@ enum class Fault {
   kCloseEarly,
   kSilent,
   kCloseOnAccept,
-  kDuplicateByte
+  kDuplicateByte,
+  kSlowFirstAnswer  // the first answer is held back `offset` milliseconds after its first byte
 };
 
 class FakeEchoServer {

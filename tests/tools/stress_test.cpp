@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -295,6 +296,49 @@ TEST(StressTest, AppModeAgainstTheRealServer) {
   EXPECT_EQ(j["messages_sent"], 320);
   EXPECT_EQ(j["messages_verified"], 320);
   EXPECT_EQ(j["errors"], 0);
+}
+
+TEST(StressTest, EveryResolvedAddressIsTriedInTurn) {
+  // As the client's test: in a private mount namespace "multi.test" resolves to ::1 first,
+  // where nothing listens, then to 127.0.0.2, where the server is. Every connection must end
+  // up on the second address.
+  if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no unshare(1)";
+  std::string hosts = ::testing::TempDir() + "stress-test-hosts";
+  std::ofstream(hosts) << "::1 multi.test\n127.0.0.2 multi.test\n";
+  testsupport::ServerProcess server({"--host", "127.0.0.2"});
+  std::string script = "mount --bind '" + hosts + "' /etc/hosts && exec \"$0\" \"$@\"";
+  auto probe = testsupport::runProgram(
+      "/usr/bin/unshare", {"-m", "sh", "-c", script, "getent", "ahosts", "multi.test"});
+  if (probe.exitCode != 0 || probe.out.find("::1") == std::string::npos) {
+    GTEST_SKIP() << "cannot give reactor-stress its own /etc/hosts: " << probe.err;
+  }
+  auto r = testsupport::runProgram(
+      "/usr/bin/unshare",
+      {"-m", "sh", "-c", script, testsupport::binaryFromEnv("REACTOR_STRESS"), "--host",
+       "multi.test", "--port", std::to_string(server.port()), "--connections", "4", "--messages",
+       "5", "--json"},
+      kRunLimit);
+  std::remove(hosts.c_str());
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto j = parseJson(r);
+  EXPECT_EQ(j["connections"], 4);
+  EXPECT_EQ(j["messages_verified"], 20);
+  EXPECT_EQ(j["errors"], 0);
+}
+
+TEST(StressTest, AConnectRateRampIsNotCountedAgainstTheAnswerTimeout) {
+  // 8 connections at 4 per second: the first is up about 1.75 s before traffic starts, longer
+  // than --timeout 1.6s. That wait was asked for: the first connection's answer, held back
+  // 400 ms by the server (past the first timeout check, 250 ms in), is in time, and no
+  // connection fails. (Counting the ramp, it would have waited 2.15 s.)
+  FakeEchoServer server(Fault::kSlowFirstAnswer, 400);
+  auto r = stress(
+      target(server.port(), {"--connections", "8", "--connect-rate", "4", "--timeout", "1600ms",
+                             "--connect-timeout", "20s", "--messages", "3", "--json"}));
+  ASSERT_EQ(r.exitCode, 0) << r.err << r.out;
+  auto j = parseJson(r);
+  EXPECT_EQ(j["errors"], 0);
+  EXPECT_EQ(j["messages_verified"], 24) << r.out << r.err;
 }
 
 TEST(StressTest, ConnectionsTheServerRefusesPastItsLimitAreReported) {
